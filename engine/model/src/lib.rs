@@ -1,0 +1,24 @@
+//! The data model shared by every rechunk crate.
+//!
+//! Data flows one way: a rootfs scan or a history loader produces [`Component`]s grouped in
+//! [`Snapshot`]s; a strategy turns a [`PlanInput`] into a [`Plan`]; the image writer and the
+//! simulator both name a layer by [`layer_key`], so a simulated figure and a built image agree.
+//! Nothing here does I/O.
+
+mod component;
+mod history;
+mod layer_key;
+mod plan;
+mod record;
+
+pub use component::{Component, ComponentKind};
+pub use history::{ChangeHistory, History, Snapshot};
+pub use layer_key::{layer_key, LayerKey};
+pub use plan::{Layer, Plan, PlanError, PlanInput};
+pub use record::{PlanRecord, PLAN_LABEL, PLAN_RECORD_VERSION};
+
+/// Seconds since the Unix epoch, UTC. Build times, changelog times and snapshot dates all use it.
+pub type Timestamp = i64;
+
+/// Seconds in a day, for the day/week arithmetic that every change model does.
+pub const DAY: Timestamp = 86_400;

@@ -1,0 +1,56 @@
+//! What a scan records about each path: the data types the image writer consumes.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Identity of an inode within one scan (device, inode number): entries sharing it are
+/// hardlinks of one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InodeId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// The kinds of entry an image can hold. Sockets, FIFOs and device nodes never get here: the
+/// scan refuses or skips them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Regular,
+    Directory,
+    /// A symlink and its target, verbatim (it may be absolute or dangling; it is never followed).
+    Symlink(PathBuf),
+}
+
+/// One path of the scanned tree with everything needed to reproduce it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative to the root, no leading `/` (`usr/bin/bash`). The root itself is not an entry.
+    pub path: PathBuf,
+    pub kind: EntryKind,
+    /// Permission bits including setuid, setgid and sticky (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Bytes of content for regular files, 0 otherwise.
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Extended attributes, sorted by name (`security.capability`, `user.*`, ...).
+    pub xattrs: Vec<(OsString, Vec<u8>)>,
+    /// Set for regular files with more than one link: all entries with the same id are one file.
+    pub hardlink: Option<InodeId>,
+}
+
+/// A scanned tree: the root it came from and its entries sorted by path (parents before
+/// children, as `PathBuf`'s component-wise order gives).
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    pub root: PathBuf,
+    pub entries: Vec<Entry>,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        self.kind == EntryKind::Directory
+    }
+}

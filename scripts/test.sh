@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it on a fresh Debian machine: installs the real tools the
+# tests check against (rpm, umoci, skopeo, ostree, pigz, zstd), then fmt, clippy and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(rpm umoci skopeo ostree pigz zstd)
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "==> installing test tools: ${packages[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --locked

@@ -1,0 +1,10 @@
+//! One module per subcommand; each owns its clap `Args` and a `run` that returns an error with
+//! context (paths and causes) for `main` to print.
+
+pub mod build;
+pub mod compare;
+pub mod diff;
+pub mod inspect;
+pub mod plan;
+pub mod scan;
+pub mod strategies;

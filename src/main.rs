@@ -1,0 +1,80 @@
+//! The `rechunk` command line: parse arguments, set up logging, call the crates.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` with its own clap `Args` and a `run` function.
+//! Building an image is the default action: `rechunk --rootfs R --output oci:DIR` is
+//! `rechunk build --rootfs R --output oci:DIR`.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rechunk",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+#[command(
+    after_help = "Logging: RUST_LOG=info (or debug, trace). Exit codes: 0 ok, 1 error, 2 usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Building is the default action: these are `rechunk build`'s options.
+    #[command(flatten)]
+    build: cmd::build::Args,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a re-layered OCI image from a root filesystem (the default action).
+    Build(cmd::build::Args),
+    /// Scan a root filesystem: components, sizes, unowned files, rpm -V style warnings.
+    Scan(cmd::scan::Args),
+    /// Print the plan a strategy makes, without writing an image.
+    Plan(cmd::plan::Args),
+    /// List the strategies and their parameters.
+    Strategies(cmd::strategies::Args),
+    /// Replay image histories through strategies and report update download sizes.
+    Compare(cmd::compare::Args),
+    /// Show an image's layers, sizes and components.
+    Inspect(cmd::inspect::Args),
+    /// Bytes a client holding OLD downloads to get NEW.
+    Diff(cmd::diff::Args),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => cmd::build::run(cli.build),
+        Some(Command::Build(args)) => cmd::build::run(args),
+        Some(Command::Scan(args)) => cmd::scan::run(args),
+        Some(Command::Plan(args)) => cmd::plan::run(args),
+        Some(Command::Strategies(args)) => cmd::strategies::run(args),
+        Some(Command::Compare(args)) => cmd::compare::run(args),
+        Some(Command::Inspect(args)) => cmd::inspect::run(args),
+        Some(Command::Diff(args)) => cmd::diff::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line: "reading /x: permission denied".
+            eprintln!("rechunk: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

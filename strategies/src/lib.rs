@@ -1,0 +1,52 @@
+//! Layering strategies: pure, deterministic functions from a [`PlanInput`] to a [`Plan`].
+//!
+//! Every strategy lives in its own module and is registered by name in [`registry`]. None does
+//! I/O: the CLI, the image writer and the simulator all call the same `plan`.
+
+mod baseline;
+mod registry;
+
+pub use baseline::{PerPackage, Single};
+pub use registry::{by_name, names, registry, ParamSpec, Params};
+
+use rechunk_model::{Plan, PlanInput};
+
+/// Why a strategy could not plan.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StrategyError {
+    #[error("unknown strategy {name:?}; known: {known}")]
+    UnknownStrategy { name: String, known: String },
+    #[error("strategy {strategy}: unknown parameter {param:?}; known: {known}")]
+    UnknownParam {
+        strategy: String,
+        param: String,
+        known: String,
+    },
+    #[error("strategy {strategy}: parameter {param}={value:?}: {reason}")]
+    BadParam {
+        strategy: String,
+        param: String,
+        value: String,
+        reason: String,
+    },
+    #[error("layer budget must be at least 1")]
+    ZeroBudget,
+}
+
+/// A layering strategy. Implementations must be deterministic: the same input gives the same
+/// plan, whatever the platform or thread count.
+pub trait Strategy: Send + Sync {
+    /// Registry name, as typed on the command line.
+    fn name(&self) -> &'static str;
+    /// One line for `rechunk strategies`.
+    fn description(&self) -> &'static str;
+    /// Documented parameters with their current values.
+    fn params(&self) -> Vec<ParamSpec>;
+    /// True for bounds that ignore the layer budget (reported as oracles, never as contenders).
+    fn is_oracle(&self) -> bool {
+        false
+    }
+    /// Places every component of `input` exactly once in at most `input.max_layers` layers
+    /// (oracles excepted).
+    fn plan(&self, input: &PlanInput) -> Result<Plan, StrategyError>;
+}
