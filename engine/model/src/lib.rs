@@ -8,12 +8,14 @@
 mod component;
 mod history;
 mod layer_key;
+mod metrics;
 mod plan;
 mod record;
 
 pub use component::{Component, ComponentKind};
 pub use history::{ChangeHistory, History, Snapshot};
 pub use layer_key::{layer_key, LayerKey};
+pub use metrics::{update_cost, UpdateCost};
 pub use plan::{Layer, Plan, PlanError, PlanInput};
 pub use record::{PlanRecord, PLAN_LABEL, PLAN_RECORD_VERSION};
 
