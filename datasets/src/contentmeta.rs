@@ -33,16 +33,23 @@ pub struct ContentMetaEntry {
 /// Reads a contentmeta file (plain or gzip JSON) into its entries.
 pub fn read_entries(path: &Path) -> Result<Vec<ContentMetaEntry>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_entries(&bytes, &path.display().to_string())
+}
+
+/// Parses contentmeta bytes (plain or gzip JSON); `origin` names them in errors (a path, or
+/// the name of data embedded in the binary).
+pub fn parse_entries(bytes: &[u8], origin: &str) -> Result<Vec<ContentMetaEntry>> {
     let mut json = Vec::new();
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        GzDecoder::new(bytes.as_slice())
+    let json = if bytes.starts_with(&[0x1f, 0x8b]) {
+        GzDecoder::new(bytes)
             .read_to_end(&mut json)
-            .with_context(|| format!("decompressing {}", path.display()))?;
+            .with_context(|| format!("decompressing {origin}"))?;
+        json.as_slice()
     } else {
-        json = bytes;
-    }
-    serde_json::from_slice(&json)
-        .with_context(|| format!("{}: not rpm-ostree contentmeta JSON", path.display()))
+        bytes
+    };
+    serde_json::from_slice(json)
+        .with_context(|| format!("{origin}: not rpm-ostree contentmeta JSON"))
 }
 
 /// Reads a contentmeta file as components sorted by name.
@@ -50,17 +57,19 @@ pub fn read_entries(path: &Path) -> Result<Vec<ContentMetaEntry>> {
 /// `build_time` holds `change_time_offset` in seconds, i.e. relative to the oldest build in
 /// the image (0 = oldest): enough for ordering, which is all rpm-ostree uses it for.
 pub fn load(path: &Path) -> Result<Vec<Component>> {
-    let mut components = Vec::new();
-    for entry in read_entries(path)? {
-        components.push(to_component(entry));
-    }
+    to_components(read_entries(path)?, &path.display().to_string())
+}
+
+/// [`load`] for bytes already in memory; `origin` names them in errors.
+pub fn load_bytes(bytes: &[u8], origin: &str) -> Result<Vec<Component>> {
+    to_components(parse_entries(bytes, origin)?, origin)
+}
+
+fn to_components(entries: Vec<ContentMetaEntry>, origin: &str) -> Result<Vec<Component>> {
+    let mut components: Vec<Component> = entries.into_iter().map(to_component).collect();
     components.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = components.windows(2).find(|w| w[0].name == w[1].name) {
-        bail!(
-            "{}: component {:?} appears twice",
-            path.display(),
-            w[0].name
-        );
+        bail!("{origin}: component {:?} appears twice", w[0].name);
     }
     Ok(components)
 }

@@ -3,3 +3,38 @@
 //! failed on and why.
 
 pub mod contentmeta;
+pub mod fcos;
+pub mod generic;
+pub mod rpmqa;
+pub mod time;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rechunk_model::History;
+
+/// Names of the histories shipped inside the binary.
+pub const SHIPPED: [&str; 2] = ["fcos-stable", "fcos-testing"];
+
+/// A history by name or path: `fcos-stable` / `fcos-testing` (shipped), a generic history CSV
+/// file ([`generic`]), or a directory of `rpm -qa` dumps ([`rpmqa`]).
+pub fn open_history(spec: &str) -> Result<History> {
+    match spec {
+        "fcos-stable" => Ok(fcos::load(fcos::Stream::Stable)?.history),
+        "fcos-testing" => Ok(fcos::load(fcos::Stream::Testing)?.history),
+        _ => {
+            let path = Path::new(spec);
+            let meta = std::fs::metadata(path).with_context(|| {
+                format!(
+                    "history {spec:?}: not a shipped history ({}) and not a readable file or directory",
+                    SHIPPED.join(", ")
+                )
+            })?;
+            if meta.is_dir() {
+                rpmqa::load_dir(path)
+            } else {
+                generic::load(path)
+            }
+        }
+    }
+}
