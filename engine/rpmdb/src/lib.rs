@@ -1,1 +1,46 @@
-//! (to be written)
+//! Native reader for rpm's `rpmdb.sqlite` package database: no librpm, no `rpm` binary.
+//!
+//! [`read`] / [`read_dir`] open a database read-only (never creating files next to it), decode
+//! every `Packages(hnum, blob)` header into a [`Package`] and refuse the older BDB and ndb
+//! formats with [`Error::UnsupportedFormat`]. A corrupt row is [`Error::CorruptRow`] naming
+//! its `hnum`, or is skipped and recorded with [`ReadOptions::keep_going`].
+
+mod db;
+mod header;
+mod package;
+
+use std::path::PathBuf;
+
+pub use db::{
+    detect_format, find_in_dir, read, read_dir, DbFormat, ReadOptions, Rpmdb, SkippedRow,
+};
+pub use header::HeaderError;
+pub use package::{FileFlags, Package, PackageFile, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+
+/// Where rpm keeps its database inside a root filesystem, newest location first.
+pub const DB_DIRS: [&str; 2] = ["usr/lib/sysimage/rpm", "var/lib/rpm"];
+
+/// Why a database could not be read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: unsupported database format: {format} (only rpmdb.sqlite is read)", path = .path.display())]
+    UnsupportedFormat { path: PathBuf, format: String },
+    #[error("{}: no rpm database (rpmdb.sqlite, Packages or Packages.db)", .0.display())]
+    NotFound(PathBuf),
+    #[error("{path}: corrupt package header in Packages row hnum={hnum}: {reason}", path = .path.display())]
+    CorruptRow {
+        path: PathBuf,
+        hnum: i64,
+        reason: String,
+    },
+    #[error("{path}: {source}", path = .path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
