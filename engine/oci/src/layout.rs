@@ -1,0 +1,319 @@
+//! Writing an OCI image layout atomically.
+//!
+//! Everything is written into a staging directory next to the destination (same filesystem,
+//! so the final step is a rename). Only [`Staging::commit`] touches the destination:
+//! - `oci:DIR` that does not exist (or is an empty directory): the staging directory is renamed
+//!   to DIR.
+//! - `oci:DIR` that is already an OCI image layout: the new blobs are moved in (blobs are
+//!   content-addressed, so existing ones are never changed), then `index.json` is replaced
+//!   atomically with the new tag added (an older manifest with the same tag is untagged).
+//!   A failure before that last rename leaves at most unreferenced blobs.
+//! - `oci:DIR` that exists and is anything else: refused before any work starts.
+//! - `oci-archive:FILE`: a tar of the layout is written to a temporary file next to FILE and
+//!   renamed over it; an existing FILE is replaced whole.
+//!
+//! A failure or interruption drops the staging directory, which removes it.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use tempfile::{NamedTempFile, TempDir};
+
+use crate::error::IoContext;
+use crate::hashing::sha256_hex;
+use crate::json::canonical_bytes;
+use crate::reference::{ImageRef, DEFAULT_TAG};
+use crate::{Error, Result};
+
+/// Annotation naming a manifest's tag in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// A content-addressed blob: hex sha256 and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Blob {
+    pub fn descriptor(&self, media_type: MediaType) -> Result<Descriptor> {
+        let digest: oci_spec::image::Digest = format!("sha256:{}", self.digest)
+            .parse()
+            .map_err(|e| Error::Usage(format!("invalid digest {}: {e}", self.digest)))?;
+        Ok(Descriptor::new(media_type, self.size, digest))
+    }
+}
+
+/// The staging layout of one build.
+pub struct Staging {
+    dir: TempDir,
+    dest: ImageRef,
+    blobs: PathBuf,
+}
+
+impl Staging {
+    /// Checks the destination rule and creates the staging directory next to it.
+    pub fn new(dest: &ImageRef) -> Result<Self> {
+        let path = dest.path();
+        check_destination(dest)?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).ctx("creating directory", &parent)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".to_string());
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{name}.rechunk-"))
+            .tempdir_in(&parent)
+            .ctx("creating a staging directory in", &parent)?;
+        let blobs = dir.path().join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).ctx("creating", &blobs)?;
+        Ok(Staging {
+            dir,
+            dest: dest.clone(),
+            blobs,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new temporary file among the blobs, to stream a blob into.
+    pub fn temp_blob(&self) -> Result<NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&self.blobs)
+            .ctx("creating a temporary blob in", &self.blobs)
+    }
+
+    /// Moves a finished temporary blob to its content address.
+    pub fn persist_blob(&self, tmp: NamedTempFile, digest: &str) -> Result<()> {
+        let target = self.blobs.join(digest);
+        let file = tmp
+            .persist(&target)
+            .map_err(|e| Error::io("storing blob", &target, e.error))?;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .ctx("setting permissions of", &target)
+    }
+
+    /// Stores a small blob (a manifest or a config) held in memory.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Blob> {
+        let digest = sha256_hex(bytes);
+        let mut tmp = self.temp_blob()?;
+        tmp.write_all(bytes).ctx("writing", tmp.path())?;
+        self.persist_blob(tmp, &digest)?;
+        Ok(Blob {
+            digest,
+            size: bytes.len() as u64,
+        })
+    }
+
+    /// Publishes the image whose manifest is `manifest` under the destination's tag.
+    /// Returns the final reference.
+    pub fn commit(self, manifest: Descriptor) -> Result<ImageRef> {
+        let tag = self.dest.tag().unwrap_or(DEFAULT_TAG).to_string();
+        let mut manifest = manifest;
+        let mut ann = manifest.annotations().clone().unwrap_or_default();
+        ann.insert(REF_NAME.to_string(), tag.clone());
+        manifest.set_annotations(Some(ann));
+        let final_ref = match &self.dest {
+            ImageRef::Dir { path, .. } => ImageRef::Dir {
+                path: path.clone(),
+                tag: Some(tag.clone()),
+            },
+            ImageRef::Archive { path, .. } => ImageRef::Archive {
+                path: path.clone(),
+                tag: Some(tag.clone()),
+            },
+            ImageRef::Json(p) => {
+                return Err(Error::invalid(p, "cannot write an image to a JSON file"))
+            }
+        };
+        let dest = self.dest.clone();
+        match &dest {
+            ImageRef::Dir { path, .. } if is_layout(path) => self.merge_into(path, manifest)?,
+            ImageRef::Dir { path, .. } => self.rename_to(path, manifest)?,
+            ImageRef::Archive { path, .. } => self.archive_to(path, manifest)?,
+            ImageRef::Json(_) => unreachable!("rejected above"),
+        }
+        Ok(final_ref)
+    }
+
+    fn write_layout_files(&self, manifests: Vec<Descriptor>) -> Result<()> {
+        let root = self.dir.path();
+        write_file(&root.join("oci-layout"), OCI_LAYOUT)?;
+        write_index(&root.join("index.json"), manifests)
+    }
+
+    fn rename_to(self, dest: &Path, manifest: Descriptor) -> Result<()> {
+        self.write_layout_files(vec![manifest])?;
+        let root = self.dir.path();
+        fs::set_permissions(root, fs::Permissions::from_mode(0o755))
+            .ctx("setting permissions of", root)?;
+        // rename(2) replaces an empty directory, and fails (leaving it alone) on anything else.
+        fs::rename(root, dest).ctx("moving the finished image to", dest)?;
+        // Renamed away: nothing left for the TempDir to remove.
+        let _ = self.dir.keep();
+        Ok(())
+    }
+
+    fn merge_into(self, dest: &Path, manifest: Descriptor) -> Result<()> {
+        let index_path = dest.join("index.json");
+        let bytes = fs::read(&index_path).ctx("reading", &index_path)?;
+        let index: ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| Error::json(&index_path, e))?;
+        let dest_blobs = dest.join("blobs").join("sha256");
+        fs::create_dir_all(&dest_blobs).ctx("creating", &dest_blobs)?;
+        for entry in fs::read_dir(&self.blobs).ctx("listing", &self.blobs)? {
+            let entry = entry.ctx("listing", &self.blobs)?;
+            let target = dest_blobs.join(entry.file_name());
+            if !target.exists() {
+                fs::rename(entry.path(), &target).ctx("moving blob to", &target)?;
+            }
+        }
+        let tag = manifest
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(REF_NAME));
+        let mut manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|d| {
+                d.annotations().as_ref().and_then(|a| a.get(REF_NAME)) != tag || tag.is_none()
+            })
+            .cloned()
+            .collect();
+        manifests.push(manifest);
+        let tmp = self.dir.path().join("index.json");
+        write_index(&tmp, manifests)?;
+        fs::rename(&tmp, &index_path).ctx("replacing", &index_path)
+    }
+
+    fn archive_to(self, dest: &Path, manifest: Descriptor) -> Result<()> {
+        self.write_layout_files(vec![manifest])?;
+        let parent = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".rechunk-archive-")
+            .tempfile_in(parent)
+            .ctx("creating a temporary archive in", parent)?;
+        {
+            let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+            write_layout_tar(&mut out, self.dir.path())?;
+            out.flush().ctx("writing", tmp.path())?;
+        }
+        let file = tmp
+            .persist(dest)
+            .map_err(|e| Error::io("moving the finished archive to", dest, e.error))?;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .ctx("setting permissions of", dest)
+    }
+}
+
+/// Refuses destinations we would have to overwrite or mix into.
+fn check_destination(dest: &ImageRef) -> Result<()> {
+    let path = dest.path();
+    match dest {
+        ImageRef::Dir { .. } if path.is_dir() => {
+            let empty = fs::read_dir(path).ctx("listing", path)?.next().is_none();
+            if empty || is_layout(path) {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    path,
+                    "exists and is neither empty nor an OCI image layout; refusing to write \
+                     into it",
+                ))
+            }
+        }
+        ImageRef::Dir { .. } if path.exists() => Err(Error::invalid(
+            path,
+            "exists and is not a directory; refusing to replace it",
+        )),
+        ImageRef::Archive { .. } if path.is_dir() => Err(Error::invalid(
+            path,
+            "is a directory; an oci-archive output must be a file",
+        )),
+        ImageRef::Json(p) => Err(Error::invalid(p, "cannot write an image to a JSON file")),
+        _ => Ok(()),
+    }
+}
+
+fn is_layout(path: &Path) -> bool {
+    path.join("oci-layout").is_file() && path.join("index.json").is_file()
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).ctx("writing", path)
+}
+
+fn write_index(path: &Path, manifests: Vec<Descriptor>) -> Result<()> {
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|e| Error::Usage(format!("building index.json: {e}")))?;
+    let bytes = canonical_bytes(&index).map_err(|e| Error::json(path, e))?;
+    write_file(path, &bytes)
+}
+
+/// A deterministic tar of a layout directory: `oci-layout`, `index.json`, then the blobs in
+/// name order; root-owned, mtime 0.
+fn write_layout_tar<W: Write>(out: &mut W, root: &Path) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
+    let dir = |tar: &mut tar::Builder<&mut W>, name: &str| -> Result<()> {
+        let h = archive_header(tar::EntryType::Directory, 0o755, 0);
+        let mut h = h;
+        h.set_path(name).ctx("archiving", &root.join(name))?;
+        h.set_cksum();
+        tar.append(&h, std::io::empty())
+            .ctx("archiving", &root.join(name))
+    };
+    let file = |tar: &mut tar::Builder<&mut W>, name: &str| -> Result<()> {
+        let path = root.join(name);
+        let f = File::open(&path).ctx("opening", &path)?;
+        let len = f.metadata().ctx("reading metadata of", &path)?.len();
+        let mut h = archive_header(tar::EntryType::Regular, 0o644, len);
+        h.set_path(name).ctx("archiving", &path)?;
+        h.set_cksum();
+        tar.append(&h, f).ctx("archiving", &path)
+    };
+    file(&mut tar, "oci-layout")?;
+    file(&mut tar, "index.json")?;
+    dir(&mut tar, "blobs/")?;
+    dir(&mut tar, "blobs/sha256/")?;
+    let blobs = root.join("blobs").join("sha256");
+    let mut names: Vec<String> = fs::read_dir(&blobs)
+        .ctx("listing", &blobs)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()
+        .ctx("listing", &blobs)?;
+    names.sort();
+    for name in names {
+        file(&mut tar, &format!("blobs/sha256/{name}"))?;
+    }
+    tar.finish().ctx("finishing archive of", root)?;
+    Ok(())
+}
+
+fn archive_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(size);
+    h
+}

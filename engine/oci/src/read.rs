@@ -1,0 +1,358 @@
+//! Reading what an image says about itself: layer descriptors (digest, size, annotations),
+//! config labels and dates. Layer blobs are never read, so inspecting or diffing a multi-GB
+//! archive costs one pass over its tar headers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use serde_json::Value;
+
+use crate::error::IoContext;
+use crate::hashing::sha256_hex;
+use crate::layout::REF_NAME;
+use crate::reference::{ImageRef, DEFAULT_TAG};
+use crate::{Error, Result};
+
+/// Largest JSON blob (index, manifest, config) we hold in memory when reading an archive.
+const MAX_JSON_BLOB: u64 = 64 << 20;
+
+/// One layer as the manifest describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Compressed size in bytes.
+    pub size: u64,
+    pub media_type: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What we know about an image without reading its layers.
+#[derive(Clone, Debug, Default)]
+pub struct Image {
+    /// The reference it was read from, for messages.
+    pub source: String,
+    /// `sha256:<hex>` of the manifest, when a manifest was read.
+    pub manifest_digest: Option<String>,
+    /// Manifest plus config bytes, when known: what a client fetches besides layers.
+    pub metadata_bytes: u64,
+    pub layers: Vec<LayerInfo>,
+    pub labels: BTreeMap<String, String>,
+    /// The full image config, when one was read.
+    pub config: Option<Value>,
+    /// Config `created`, RFC 3339.
+    pub created: Option<String>,
+}
+
+impl Image {
+    /// Σ compressed layer sizes.
+    pub fn layer_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+
+    /// `created` as seconds since the epoch, when present and valid.
+    pub fn created_timestamp(&self) -> Option<i64> {
+        let s = self.created.as_deref()?;
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.timestamp())
+    }
+}
+
+/// Reads an image's manifest and config.
+pub fn open_image(reference: &ImageRef) -> Result<Image> {
+    match reference {
+        ImageRef::Dir { path, tag } => {
+            let store = DirStore { root: path.clone() };
+            from_store(&store, tag.as_deref(), reference)
+        }
+        ImageRef::Archive { path, tag } => {
+            let store = ArchiveStore::load(path)?;
+            from_store(&store, tag.as_deref(), reference)
+        }
+        ImageRef::Json(path) => from_json_file(path),
+    }
+}
+
+/// Somewhere blobs and `index.json` can be read from.
+trait Store {
+    fn location(&self) -> PathBuf;
+    fn index(&self) -> Result<Vec<u8>>;
+    fn blob(&self, digest: &str) -> Result<Vec<u8>>;
+}
+
+struct DirStore {
+    root: PathBuf,
+}
+
+impl Store for DirStore {
+    fn location(&self) -> PathBuf {
+        self.root.clone()
+    }
+    fn index(&self) -> Result<Vec<u8>> {
+        let p = self.root.join("index.json");
+        fs::read(&p).ctx("reading", &p)
+    }
+    fn blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let p = blob_path(&self.root, digest)?;
+        fs::read(&p).ctx("reading", &p)
+    }
+}
+
+/// The small files of an `oci-archive`, gathered in one pass over the tar.
+struct ArchiveStore {
+    path: PathBuf,
+    files: HashMap<String, Vec<u8>>,
+}
+
+impl ArchiveStore {
+    fn load(path: &Path) -> Result<Self> {
+        let file = File::open(path).ctx("opening", path)?;
+        let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
+        let mut files = HashMap::new();
+        for entry in archive.entries().ctx("reading archive", path)? {
+            let mut entry = entry.ctx("reading archive", path)?;
+            let size = entry.header().size().ctx("reading archive", path)?;
+            let name = entry
+                .path()
+                .ctx("reading archive", path)?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            if size <= MAX_JSON_BLOB && entry.header().entry_type().is_file() {
+                let mut buf = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut buf).ctx("reading archive", path)?;
+                files.insert(name, buf);
+            }
+        }
+        Ok(ArchiveStore {
+            path: path.to_path_buf(),
+            files,
+        })
+    }
+
+    fn get(&self, name: &str) -> Result<Vec<u8>> {
+        self.files.get(name).cloned().ok_or_else(|| {
+            Error::invalid(
+                &self.path,
+                format!("the archive has no {name} (or it is too large to be JSON)"),
+            )
+        })
+    }
+}
+
+impl Store for ArchiveStore {
+    fn location(&self) -> PathBuf {
+        self.path.clone()
+    }
+    fn index(&self) -> Result<Vec<u8>> {
+        self.get("index.json")
+    }
+    fn blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let hex = digest_hex(digest, &self.path)?;
+        self.get(&format!("blobs/sha256/{hex}"))
+    }
+}
+
+fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Result<Image> {
+    let loc = store.location();
+    let index_bytes = store.index()?;
+    let index_path = loc.join("index.json");
+    let index: ImageIndex =
+        serde_json::from_slice(&index_bytes).map_err(|e| Error::json(&index_path, e))?;
+    let desc = pick_manifest(index.manifests(), tag, &loc)?;
+    let digest = desc.digest().to_string();
+    let manifest_bytes = verified_blob(store, &digest, &loc)?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| Error::json(loc.join(format!("blobs/{digest}")), e))?;
+    let config_digest = manifest.config().digest().to_string();
+    let config_bytes = verified_blob(store, &config_digest, &loc)?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| Error::json(loc.join(format!("blobs/{config_digest}")), e))?;
+    let mut image = image_from_manifest(&manifest, reference.to_string());
+    image.manifest_digest = Some(digest);
+    image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
+    apply_config(&mut image, config);
+    Ok(image)
+}
+
+/// The manifest tagged `tag`; without a tag, the only manifest, or else the one tagged
+/// `latest`.
+fn pick_manifest<'a>(
+    manifests: &'a [Descriptor],
+    tag: Option<&str>,
+    loc: &Path,
+) -> Result<&'a Descriptor> {
+    let name = |d: &Descriptor| {
+        d.annotations()
+            .as_ref()
+            .and_then(|a| a.get(REF_NAME))
+            .cloned()
+    };
+    let tags: Vec<String> = manifests.iter().filter_map(name).collect();
+    let found = match tag {
+        Some(t) => manifests.iter().find(|d| name(d).as_deref() == Some(t)),
+        None if manifests.len() == 1 => manifests.first(),
+        None => manifests
+            .iter()
+            .find(|d| name(d).as_deref() == Some(DEFAULT_TAG)),
+    };
+    let desc = found.ok_or_else(|| {
+        Error::invalid(
+            loc,
+            format!(
+                "no manifest tagged {:?}; tags present: {}",
+                tag.unwrap_or(DEFAULT_TAG),
+                if tags.is_empty() {
+                    "none".to_string()
+                } else {
+                    tags.join(", ")
+                }
+            ),
+        )
+    })?;
+    if desc.media_type().to_string() == "application/vnd.oci.image.index.v1+json" {
+        return Err(Error::invalid(
+            loc,
+            "the tag names a multi-platform index; pick one platform with `skopeo copy` first",
+        ));
+    }
+    Ok(desc)
+}
+
+fn verified_blob(store: &dyn Store, digest: &str, loc: &Path) -> Result<Vec<u8>> {
+    let bytes = store.blob(digest)?;
+    let hex = digest_hex(digest, loc)?;
+    if sha256_hex(&bytes) != hex {
+        return Err(Error::invalid(
+            loc.join("blobs/sha256").join(hex),
+            "content does not match its digest (corrupt image)",
+        ));
+    }
+    Ok(bytes)
+}
+
+fn digest_hex<'a>(digest: &'a str, loc: &Path) -> Result<&'a str> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(hex),
+        _ => Err(Error::invalid(
+            loc,
+            format!("unsupported or malformed digest {digest:?} (only sha256 is supported)"),
+        )),
+    }
+}
+
+fn blob_path(root: &Path, digest: &str) -> Result<PathBuf> {
+    let hex = digest_hex(digest, root)?;
+    Ok(root.join("blobs").join("sha256").join(hex))
+}
+
+fn image_from_manifest(manifest: &ImageManifest, source: String) -> Image {
+    let layers = manifest
+        .layers()
+        .iter()
+        .map(|d| LayerInfo {
+            digest: d.digest().to_string(),
+            size: d.size(),
+            media_type: d.media_type().to_string(),
+            annotations: d
+                .annotations()
+                .as_ref()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Image {
+        source,
+        layers,
+        ..Image::default()
+    }
+}
+
+fn apply_config(image: &mut Image, config: Value) {
+    image.labels = string_map(config.pointer("/config/Labels"));
+    image.created = config
+        .get("created")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    image.config = Some(config);
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A JSON file: an image manifest, an image config, or `skopeo inspect` output.
+fn from_json_file(path: &Path) -> Result<Image> {
+    let bytes = fs::read(path).ctx("reading", path)?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
+    let source = path.display().to_string();
+    if v.get("layers").is_some_and(Value::is_array) {
+        let manifest: ImageManifest =
+            serde_json::from_value(v).map_err(|e| Error::json(path, e))?;
+        let mut image = image_from_manifest(&manifest, source);
+        image.manifest_digest = Some(format!("sha256:{}", sha256_hex(&bytes)));
+        image.metadata_bytes = bytes.len() as u64 + manifest.config().size();
+        return Ok(image);
+    }
+    if v.get("LayersData").is_some() || v.get("Labels").is_some() {
+        return Ok(from_skopeo_inspect(&v, source));
+    }
+    if v.get("rootfs").is_some() || v.get("config").is_some_and(Value::is_object) {
+        let mut image = Image {
+            source,
+            ..Image::default()
+        };
+        image.metadata_bytes = bytes.len() as u64;
+        apply_config(&mut image, v);
+        return Ok(image);
+    }
+    Err(Error::invalid(
+        path,
+        "not an image manifest (no \"layers\"), an image config (no \"config\"/\"rootfs\") nor \
+         `skopeo inspect` output (no \"Labels\"/\"LayersData\")",
+    ))
+}
+
+fn from_skopeo_inspect(v: &Value, source: String) -> Image {
+    let layers = v
+        .get("LayersData")
+        .and_then(Value::as_array)
+        .map(|layers| {
+            layers
+                .iter()
+                .map(|l| LayerInfo {
+                    digest: l
+                        .get("Digest")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    size: l.get("Size").and_then(Value::as_u64).unwrap_or(0),
+                    media_type: l
+                        .get("MIMEType")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    annotations: string_map(l.get("Annotations")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Image {
+        source,
+        manifest_digest: v.get("Digest").and_then(Value::as_str).map(str::to_string),
+        layers,
+        labels: string_map(v.get("Labels")),
+        created: v.get("Created").and_then(Value::as_str).map(str::to_string),
+        ..Image::default()
+    }
+}

@@ -1,0 +1,301 @@
+//! Building an image: plan layers → parallel streamed layer blobs → config → manifest →
+//! atomic publish.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+use rechunk_model::{Component, Plan, PlanRecord, Timestamp};
+use rechunk_rootfs::{EntryKind, Tree};
+use serde_json::Value;
+
+use crate::assign::{assign, Assignment};
+use crate::compression::Compression;
+use crate::config::{image_config, ConfigInput, HistoryEntry};
+use crate::error::IoContext;
+use crate::hashing::HashWriter;
+use crate::json::canonical_bytes;
+use crate::layer_tar::{write_layer_tar, Member, TarOptions};
+use crate::layout::{Blob, Staging};
+use crate::previous::OSTREE_COMPONENTS;
+use crate::reference::ImageRef;
+use crate::root::RootDir;
+use crate::{Error, Result};
+
+/// Everything one build needs.
+pub struct BuildRequest<'a> {
+    pub tree: &'a Tree,
+    /// Components sorted by name; `owner[i]` indexes this for `tree.entries[i]`.
+    pub components: &'a [Component],
+    pub owner: &'a [usize],
+    pub plan: &'a Plan,
+    /// Stored in the config label for the next build; its plan should be `plan`.
+    pub record: &'a PlanRecord,
+    pub output: &'a ImageRef,
+    pub compression: Compression,
+    /// Layers written at once (≥ 1). The output does not depend on it.
+    pub jobs: usize,
+    /// Config `created` and history dates.
+    pub created: Timestamp,
+    /// `SOURCE_DATE_EPOCH`: clamps file mtimes.
+    pub clamp_mtime: Option<i64>,
+    pub labels: &'a [(String, String)],
+    /// Config to carry over.
+    pub base_config: Option<&'a Value>,
+    /// Called from the writer threads as work progresses.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+}
+
+/// Progress events.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// Before the first layer: how many layers and content bytes will be written.
+    Start { layers: usize, bytes: u64 },
+    /// One layer finished, with its content bytes.
+    LayerDone { bytes: u64 },
+}
+
+/// One emitted layer.
+#[derive(Clone, Debug)]
+pub struct BuiltLayer {
+    /// Index of the plan layer it comes from.
+    pub plan_index: usize,
+    pub components: Vec<String>,
+    /// `sha256:<hex>` of the compressed blob.
+    pub digest: String,
+    pub size: u64,
+    /// `sha256:<hex>` of the uncompressed tar.
+    pub diff_id: String,
+    pub tar_size: u64,
+    /// Σ regular-file bytes.
+    pub content_bytes: u64,
+}
+
+/// What a build produced.
+#[derive(Clone, Debug)]
+pub struct BuildReport {
+    /// Where the image is, with its tag.
+    pub reference: ImageRef,
+    /// `sha256:<hex>` of the manifest.
+    pub manifest_digest: String,
+    pub layers: Vec<BuiltLayer>,
+    pub bootable: bool,
+    /// Σ compressed layer sizes.
+    pub compressed_bytes: u64,
+}
+
+/// Writes the image described by `req`. On error (or interruption) nothing is left at the
+/// destination.
+pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
+    if req.jobs == 0 {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    let assignment = assign(req.tree, req.components, req.owner, req.plan)?;
+    let root = RootDir::open(&req.tree.root)?;
+    let staging = Staging::new(req.output)?;
+    // Layers with no owned entry are not emitted (an empty plan layer, or components without
+    // files): they would only add empty tars.
+    let emitted: Vec<usize> = (0..req.plan.layers.len())
+        .filter(|&i| assignment.owned[i] > 0)
+        .collect();
+    if let Some(progress) = req.progress {
+        progress(Progress::Start {
+            layers: emitted.len(),
+            bytes: emitted.iter().map(|&i| assignment.content_bytes[i]).sum(),
+        });
+    }
+    let layers = write_layers(req, &assignment, &emitted, &root, &staging)?;
+    let bootable = is_bootable(req.tree);
+    let config = image_config(&ConfigInput {
+        base: req.base_config,
+        labels: req.labels,
+        created: req.created,
+        bootable,
+        diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        history: history(req, &layers),
+        record: req.record,
+        components: req.components,
+    })
+    .map_err(|e| Error::json(staging.path(), e))?;
+    let config_blob =
+        staging.put_blob(&canonical_bytes(&config).map_err(|e| Error::json(staging.path(), e))?)?;
+    let manifest = manifest_json(req.compression, &config_blob, &layers)?;
+    let manifest_blob = staging.put_blob(&manifest)?;
+    let reference = staging.commit(manifest_blob.descriptor(MediaType::ImageManifest)?)?;
+    Ok(BuildReport {
+        reference,
+        manifest_digest: format!("sha256:{}", manifest_blob.digest),
+        compressed_bytes: layers.iter().map(|l| l.size).sum(),
+        layers,
+        bootable,
+    })
+}
+
+/// Writes the emitted layers on `jobs` threads, largest first so the longest layer does not
+/// start last; results come back in plan order.
+fn write_layers(
+    req: &BuildRequest,
+    assignment: &Assignment,
+    emitted: &[usize],
+    root: &RootDir,
+    staging: &Staging,
+) -> Result<Vec<BuiltLayer>> {
+    let mut order: Vec<usize> = (0..emitted.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(assignment.content_bytes[emitted[k]]));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<BuiltLayer>>>> =
+        Mutex::new((0..emitted.len()).map(|_| None).collect());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(req.jobs)
+        .thread_name(|i| format!("rechunk-layer-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("starting {} writer threads: {e}", req.jobs)))?;
+    pool.scope(|s| {
+        for _ in 0..req.jobs.min(emitted.len()) {
+            s.spawn(|_| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= order.len() || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let slot = order[k];
+                let plan_index = emitted[slot];
+                let members = &assignment.layers[plan_index];
+                let result =
+                    write_one_layer(req, root, staging, members).map(|(blob, diff, tar)| {
+                        BuiltLayer {
+                            plan_index,
+                            components: req.plan.layers[plan_index].components.clone(),
+                            digest: format!("sha256:{}", blob.digest),
+                            size: blob.size,
+                            diff_id: format!("sha256:{diff}"),
+                            tar_size: tar,
+                            content_bytes: assignment.content_bytes[plan_index],
+                        }
+                    });
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                } else if let Some(progress) = req.progress {
+                    progress(Progress::LayerDone {
+                        bytes: assignment.content_bytes[plan_index],
+                    });
+                }
+                if let Ok(mut r) = results.lock() {
+                    r[slot] = Some(result);
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .map_err(|_| Error::Usage("a layer writer thread panicked".into()))?;
+    // The first error in plan order, so the message does not depend on thread timing.
+    let mut layers = Vec::with_capacity(results.len());
+    for r in results.into_iter().flatten() {
+        layers.push(r?);
+    }
+    if layers.len() != emitted.len() {
+        return Err(Error::Usage("a layer writer stopped early".into()));
+    }
+    Ok(layers)
+}
+
+/// Streams one layer: tar → sha256 (diff_id) → compressor → sha256 (digest) → temp file.
+fn write_one_layer(
+    req: &BuildRequest,
+    root: &RootDir,
+    staging: &Staging,
+    members: &[Member],
+) -> Result<(Blob, String, u64)> {
+    let tmp = staging.temp_blob()?;
+    let tmp_path = tmp.path().to_path_buf();
+    let file = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let encoder = req
+        .compression
+        .encoder(HashWriter::new(file))
+        .ctx("starting the compressor for", &tmp_path)?;
+    let mut tar = HashWriter::new(encoder);
+    let opts = TarOptions {
+        clamp_mtime: req.clamp_mtime,
+    };
+    write_layer_tar(&mut tar, req.tree, root, members, opts)?;
+    let (encoder, diff_id, tar_size) = tar.finish();
+    let compressed = encoder.finish().ctx("compressing into", &tmp_path)?;
+    let (mut file, digest, size) = compressed.finish();
+    file.flush().ctx("writing", &tmp_path)?;
+    drop(file);
+    staging.persist_blob(tmp, &digest)?;
+    Ok((Blob { digest, size }, diff_id, tar_size))
+}
+
+fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {
+    let n = layers.len();
+    layers
+        .iter()
+        .enumerate()
+        .map(|(k, l)| HistoryEntry {
+            created_by: format!(
+                "rechunk --strategy {}: layer {} of {n}, {} components",
+                req.record.strategy,
+                k + 1,
+                l.components.len()
+            ),
+            comment: l.components.join(","),
+        })
+        .collect()
+}
+
+fn manifest_json(
+    compression: Compression,
+    config: &Blob,
+    layers: &[BuiltLayer],
+) -> Result<Vec<u8>> {
+    let descriptors = layers
+        .iter()
+        .map(|l| {
+            let hex = l.digest.trim_start_matches("sha256:").to_string();
+            let mut d: Descriptor = Blob {
+                digest: hex,
+                size: l.size,
+            }
+            .descriptor(compression.media_type())?;
+            let ann = [(OSTREE_COMPONENTS.to_string(), l.components.join(","))];
+            d.set_annotations(Some(ann.into_iter().collect()));
+            Ok(d)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config.descriptor(MediaType::ImageConfig)?)
+        .layers(descriptors)
+        .build()
+        .map_err(|e| Error::Usage(format!("building the manifest: {e}")))?;
+    canonical_bytes(&manifest).map_err(|e| Error::json(Path::new("manifest"), e))
+}
+
+/// bootc's test: `/usr/lib/bootc` exists, or a kernel at `/usr/lib/modules/*/vmlinuz`.
+pub fn is_bootable(tree: &Tree) -> bool {
+    tree.entries.iter().any(|e| {
+        let p = &e.path;
+        if p == Path::new("usr/lib/bootc") {
+            return true;
+        }
+        e.kind == EntryKind::Regular
+            && p.file_name() == Some("vmlinuz".as_ref())
+            && p.parent()
+                .and_then(Path::parent)
+                .is_some_and(|d| d == Path::new("usr/lib/modules"))
+    })
+}
+
+/// Component versions of a build, for its [`PlanRecord`].
+pub fn component_versions(components: &[Component]) -> BTreeMap<String, String> {
+    components
+        .iter()
+        .map(|c| (c.name.clone(), c.version.clone()))
+        .collect()
+}
