@@ -44,7 +44,7 @@ pub struct Rpmdb {
 }
 
 /// File names of each format inside an rpm database directory, in the order we look for them.
-const DB_FILES: [(&str, DbFormat); 3] = [
+pub const DB_FILES: [(&str, DbFormat); 3] = [
     ("rpmdb.sqlite", DbFormat::Sqlite),
     ("Packages", DbFormat::BerkeleyDb),
     ("Packages.db", DbFormat::Ndb),

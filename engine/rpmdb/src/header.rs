@@ -98,11 +98,6 @@ impl<'a> Header<'a> {
         self.index.get(i)
     }
 
-    /// True when the header carries the tag at all.
-    pub fn has(&self, tag: u32) -> bool {
-        self.entry(tag).is_some()
-    }
-
     /// A STRING (or the first string of an I18NSTRING / STRING_ARRAY) tag.
     pub fn string(&self, tag: u32) -> Result<Option<String>, HeaderError> {
         Ok(self.strings(tag)?.and_then(|v| v.into_iter().next()))

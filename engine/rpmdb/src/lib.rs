@@ -12,7 +12,7 @@ mod package;
 use std::path::PathBuf;
 
 pub use db::{
-    detect_format, find_in_dir, read, read_dir, DbFormat, ReadOptions, Rpmdb, SkippedRow,
+    detect_format, find_in_dir, read, read_dir, DbFormat, ReadOptions, Rpmdb, SkippedRow, DB_FILES,
 };
 pub use header::HeaderError;
 pub use package::{FileFlags, Package, PackageFile, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};

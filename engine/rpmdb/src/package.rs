@@ -48,6 +48,9 @@ pub struct PackageFile {
     pub group: String,
     /// Symlink target, for symlinks.
     pub link_target: Option<String>,
+    /// False when rpm did not put the file on disk (FILESTATES "not installed" or "wrong
+    /// color": `--excludedocs`, `tsflags=nodocs`, multilib losers).
+    pub installed: bool,
 }
 
 /// File type bits of `st_mode`.
@@ -215,6 +218,10 @@ fn per_file<T: Clone>(
     }
 }
 
+/// RPMFILE_STATE_* values that mean the file is not on disk.
+const STATE_NOT_INSTALLED: u64 = 2;
+const STATE_WRONG_COLOR: u64 = 4;
+
 fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
     let paths = file_paths(h)?;
     let n = paths.len();
@@ -236,6 +243,7 @@ fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
     let users = strs(IndexTag::RPMTAG_FILEUSERNAME)?;
     let groups = strs(IndexTag::RPMTAG_FILEGROUPNAME)?;
     let links = strs(IndexTag::RPMTAG_FILELINKTOS)?;
+    let states = ints(IndexTag::RPMTAG_FILESTATES)?;
     let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
     Ok((0..n)
         .map(|i| PackageFile {
@@ -248,6 +256,7 @@ fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
             user: users[i].clone(),
             group: groups[i].clone(),
             link_target: non_empty(&links[i]),
+            installed: !matches!(states[i], STATE_NOT_INSTALLED | STATE_WRONG_COLOR),
         })
         .collect())
 }

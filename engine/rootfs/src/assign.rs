@@ -1,0 +1,472 @@
+//! Path → component assignment: which component every scanned entry belongs to, and the rule
+//! that put it there.
+//!
+//! Rules, first match wins:
+//! 1. [`Rule::Xattr`]: the entry or its nearest ancestor carries `user.component` (rpm-ostree
+//!    and chunkah read it the same way); the value is the component name.
+//! 2. [`Rule::Package`]: an installed package lists the path (resolved inside the tree, so
+//!    `/bin/bash` finds `usr/bin/bash` behind `bin -> usr/bin`; `/etc/x` falls back to
+//!    `usr/etc/x` on ostree-style trees). When several packages list a path, the owner is the
+//!    first by: a real (non-ghost) claim, then a claim whose file type matches the tree, then
+//!    package name, then NEVRA. With `group_by_source` the component is the source package.
+//! 3. [`Rule::Rpmdb`]: unowned content under the rpm database directory.
+//! 4. [`Rule::Initramfs`]: `usr/lib/modules/*/initramfs.img`, rebuilt on every build.
+//! 5. [`Rule::BigFile`]: any other unowned regular file of at least 1 MiB, on its own.
+//! 6. [`Rule::TopLevelDir`]: the rest, one component per top-level directory
+//!    (`unpackaged:/etc`, `unpackaged:/opt`, `unpackaged:/` for files in the root itself).
+//!
+//! Afterwards every link of a hardlinked inode joins the component of its first path
+//! ([`Rule::Hardlink`]): one inode cannot be split across layers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use rechunk_model::{Component, ComponentKind};
+use rechunk_rpmdb::Package;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::resolve::TreeIndex;
+use crate::{Entry, EntryKind, InodeId, Tree};
+
+/// The xattr that names an entry's component (inherited by a directory's children).
+pub const COMPONENT_XATTR: &str = "user.component";
+
+/// Unowned regular files at least this big become their own component.
+pub const BIG_FILE: u64 = 1 << 20;
+
+/// Which rule placed an entry (see the module doc for the order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    Xattr,
+    Package,
+    Rpmdb,
+    Initramfs,
+    BigFile,
+    TopLevelDir,
+    Hardlink,
+}
+
+/// The assignment of one tree.
+#[derive(Debug, Default)]
+pub struct Assignment {
+    /// Sorted by name.
+    pub components: Vec<Component>,
+    /// Per tree entry: index into `components`.
+    pub owner: Vec<usize>,
+    /// Per tree entry: the rule that chose the owner.
+    pub rule: Vec<Rule>,
+    /// Per tree entry: the package (index into the package list) whose record owns the
+    /// path, whatever rule won; used for the `rpm -V` checks.
+    pub package_of: Vec<Option<usize>>,
+}
+
+/// Inputs besides the tree.
+pub struct AssignInput<'a> {
+    pub packages: &'a [Package],
+    /// Real relative paths of the rpm database directories found in the tree.
+    pub rpmdb_dirs: &'a [PathBuf],
+    pub group_by_source: bool,
+}
+
+/// Where one entry goes before components are numbered.
+struct Placement {
+    name: String,
+    kind: ComponentKind,
+    rule: Rule,
+}
+
+/// Assigns every entry of `tree` to a component.
+pub fn assign(tree: &Tree, index: &TreeIndex, input: &AssignInput) -> Assignment {
+    let package_of = package_claims(tree, index, input.packages);
+    let names = package_component_names(input.packages, input.group_by_source);
+    let xattr = inherited_xattr_components(tree, index);
+    let mut placements: Vec<Placement> = tree
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| place(e, xattr[i].as_deref(), package_of[i], &names, input))
+        .collect();
+    join_hardlinks(tree, &mut placements);
+    build(tree, placements, package_of, input)
+}
+
+/// Per entry, the package that owns it (after the multiple-owner rule).
+fn package_claims(tree: &Tree, index: &TreeIndex, packages: &[Package]) -> Vec<Option<usize>> {
+    // (not ghost, type matches, name, nevra) ranks claims; smallest wins.
+    type Rank<'p> = (bool, bool, &'p str, String);
+    let mut best: Vec<Option<(Rank, usize)>> = vec![None; tree.entries.len()];
+    for (pi, pkg) in packages.iter().enumerate() {
+        for f in pkg
+            .files
+            .iter()
+            .filter(|f| f.installed || f.flags.is_ghost())
+        {
+            let Some(i) = find_package_path(index, &f.path) else {
+                continue;
+            };
+            let e = &tree.entries[i];
+            let rank = (
+                f.flags.is_ghost(),
+                !type_matches(e, f.mode),
+                pkg.name.as_str(),
+                pkg.nevra(),
+            );
+            if best[i].as_ref().is_none_or(|(r, _)| rank < *r) {
+                best[i] = Some((rank, pi));
+            }
+        }
+    }
+    best.into_iter().map(|b| b.map(|(_, pi)| pi)).collect()
+}
+
+/// The tree entry an rpm path names, through symlinked directories, with the `/usr/etc`
+/// fallback for ostree-style trees.
+pub(crate) fn find_package_path(index: &TreeIndex, path: &str) -> Option<usize> {
+    let lookup = |p: &Path| {
+        index
+            .resolve(p, false)
+            .ok()
+            .and_then(|real| index.get(&real))
+    };
+    lookup(Path::new(path)).or_else(|| {
+        let rest = path.strip_prefix("/etc")?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        lookup(Path::new(&format!("/usr/etc{rest}")))
+    })
+}
+
+pub(crate) fn type_matches(e: &Entry, rpm_mode: u32) -> bool {
+    use rechunk_rpmdb::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+    let want = match e.kind {
+        EntryKind::Regular => S_IFREG,
+        EntryKind::Directory => S_IFDIR,
+        EntryKind::Symlink(_) => S_IFLNK,
+    };
+    rpm_mode & S_IFMT == want
+}
+
+/// Component name of each package: its name, or with `group_by_source` its source package;
+/// names shared by several packages (multilib, gpg-pubkey) get `.arch`, then the full NEVRA.
+fn package_component_names(packages: &[Package], group_by_source: bool) -> Vec<String> {
+    if group_by_source {
+        return packages
+            .iter()
+            .map(|p| p.source_name().unwrap_or(&p.name).to_owned())
+            .collect();
+    }
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for p in packages {
+        *count.entry(&p.name).or_default() += 1;
+    }
+    let with_arch: Vec<String> = packages
+        .iter()
+        .map(|p| match count[p.name.as_str()] {
+            1 => p.name.clone(),
+            _ if p.arch.is_empty() => p.nevra(),
+            _ => format!("{}.{}", p.name, p.arch),
+        })
+        .collect();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for n in &with_arch {
+        *count.entry(n).or_default() += 1;
+    }
+    packages
+        .iter()
+        .zip(&with_arch)
+        .map(|(p, n)| {
+            if count[n.as_str()] > 1 {
+                p.nevra()
+            } else {
+                n.clone()
+            }
+        })
+        .collect()
+}
+
+/// Per entry, its own `user.component` or the nearest ancestor's.
+fn inherited_xattr_components(tree: &Tree, index: &TreeIndex) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = Vec::with_capacity(tree.entries.len());
+    for e in &tree.entries {
+        let own = e
+            .xattrs
+            .iter()
+            .find(|(n, _)| n == COMPONENT_XATTR)
+            .map(|(_, v)| String::from_utf8_lossy(v).trim().to_owned())
+            .filter(|v| !v.is_empty());
+        // Entries are sorted parents first, so the parent's value is already known.
+        let inherited = || {
+            let parent = e.path.parent()?;
+            out.get(index.get(parent)?).cloned().flatten()
+        };
+        let value = own.or_else(inherited);
+        out.push(value);
+    }
+    out
+}
+
+fn place(
+    e: &Entry,
+    xattr: Option<&str>,
+    package: Option<usize>,
+    names: &[String],
+    input: &AssignInput,
+) -> Placement {
+    let p = |name: String, kind, rule| Placement { name, kind, rule };
+    if let Some(name) = xattr {
+        return p(name.to_owned(), ComponentKind::Xattr, Rule::Xattr);
+    }
+    if let Some(pi) = package {
+        let kind = if input.group_by_source {
+            ComponentKind::SourcePackage
+        } else {
+            ComponentKind::Package
+        };
+        return p(names[pi].clone(), kind, Rule::Package);
+    }
+    if let Some(dir) = input.rpmdb_dirs.iter().find(|d| e.path.starts_with(d)) {
+        let name = format!("rpmdb:/{}", dir.display());
+        return p(name, ComponentKind::Rpmdb, Rule::Rpmdb);
+    }
+    if e.kind == EntryKind::Regular {
+        if is_initramfs(&e.path) {
+            let name = "initramfs:/usr/lib/modules".to_owned();
+            return p(name, ComponentKind::Initramfs, Rule::Initramfs);
+        }
+        if e.size >= BIG_FILE {
+            let name = format!("file:/{}", e.path.display());
+            return p(name, ComponentKind::BigFile, Rule::BigFile);
+        }
+    }
+    let top = match e.path.components().count() {
+        1 if e.kind != EntryKind::Directory => String::new(),
+        _ => e
+            .path
+            .iter()
+            .next()
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    p(
+        format!("unpackaged:/{top}"),
+        ComponentKind::Unpackaged,
+        Rule::TopLevelDir,
+    )
+}
+
+fn is_initramfs(path: &Path) -> bool {
+    let parts: Vec<_> = path.iter().collect();
+    matches!(parts.as_slice(), [u, l, m, _kver, f]
+        if *u == "usr" && *l == "lib" && *m == "modules" && *f == "initramfs.img")
+}
+
+/// Every link of one inode goes with its first path (sorted order), whatever rule placed it.
+fn join_hardlinks(tree: &Tree, placements: &mut [Placement]) {
+    let mut first: HashMap<InodeId, usize> = HashMap::new();
+    for (i, e) in tree.entries.iter().enumerate() {
+        let Some(id) = e.hardlink else { continue };
+        let head = *first.entry(id).or_insert(i);
+        if head != i && placements[head].name != placements[i].name {
+            placements[i] = Placement {
+                name: placements[head].name.clone(),
+                kind: placements[head].kind,
+                rule: Rule::Hardlink,
+            };
+        }
+    }
+}
+
+/// Numbers the components (sorted by name) and fills in their sizes, versions and metadata.
+fn build(
+    tree: &Tree,
+    placements: Vec<Placement>,
+    package_of: Vec<Option<usize>>,
+    input: &AssignInput,
+) -> Assignment {
+    // Every package is a component, even one whose files are all missing or that has none.
+    let names = package_component_names(input.packages, input.group_by_source);
+    let mut kinds: BTreeMap<String, ComponentKind> = BTreeMap::new();
+    let package_kind = if input.group_by_source {
+        ComponentKind::SourcePackage
+    } else {
+        ComponentKind::Package
+    };
+    for n in &names {
+        kinds.insert(n.clone(), package_kind);
+    }
+    for pl in &placements {
+        kinds.entry(pl.name.clone()).or_insert(pl.kind);
+    }
+    let number: HashMap<&str, usize> = kinds
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let owner: Vec<usize> = placements
+        .iter()
+        .map(|pl| number[pl.name.as_str()])
+        .collect();
+    let rule = placements.iter().map(|pl| pl.rule).collect();
+
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); kinds.len()];
+    for (pi, n) in names.iter().enumerate() {
+        members[number[n.as_str()]].push(pi);
+    }
+    let mut components: Vec<Component> = kinds
+        .iter()
+        .enumerate()
+        .map(|(ci, (name, kind))| {
+            let mut c = Component::new(name.clone(), *kind, String::new(), 0);
+            fill_package_metadata(&mut c, &members[ci], input.packages);
+            c
+        })
+        .collect();
+    add_sizes(tree, &owner, &mut components);
+    set_content_versions(tree, &owner, &mut components);
+    resolve_requires(
+        tree,
+        &owner,
+        &package_of,
+        &members,
+        input.packages,
+        &mut components,
+    );
+    Assignment {
+        components,
+        owner,
+        rule,
+        package_of,
+    }
+}
+
+/// Version, source, build time and changelog of a (source-)package component.
+fn fill_package_metadata(c: &mut Component, members: &[usize], packages: &[Package]) {
+    let pkgs: Vec<&Package> = members.iter().map(|&pi| &packages[pi]).collect();
+    match pkgs.as_slice() {
+        [] => {}
+        [p] => {
+            c.version = format!("{}.{}", p.evr(), p.arch);
+            c.source = p.source_name().map(str::to_owned);
+        }
+        many => {
+            let mut nevras: Vec<String> = many.iter().map(|p| p.nevra()).collect();
+            nevras.sort();
+            c.version = short_digest(nevras.join("\n").as_bytes());
+            c.source = many[0].source_name().map(str::to_owned);
+        }
+    }
+    c.build_time = pkgs.iter().map(|p| p.build_time).max();
+    let mut times: Vec<i64> = pkgs
+        .iter()
+        .flat_map(|p| p.changelog_times.iter().copied())
+        .collect();
+    times.sort_unstable_by(|a, b| b.cmp(a));
+    times.dedup();
+    c.changelog_times = times;
+}
+
+/// Sizes count regular-file bytes once per inode per component; `files` counts non-directories.
+fn add_sizes(tree: &Tree, owner: &[usize], components: &mut [Component]) {
+    let mut seen: BTreeSet<(usize, InodeId)> = BTreeSet::new();
+    for (e, &ci) in tree.entries.iter().zip(owner) {
+        if e.is_dir() {
+            continue;
+        }
+        components[ci].files += 1;
+        if e.kind == EntryKind::Regular && e.hardlink.is_none_or(|id| seen.insert((ci, id))) {
+            components[ci].size += e.size;
+        }
+    }
+}
+
+/// Non-package components get a digest over their entries' metadata (path, type, mode,
+/// owner, size, mtime, link target, xattrs): it changes iff what is recorded changes.
+fn set_content_versions(tree: &Tree, owner: &[usize], components: &mut [Component]) {
+    let mut hashers: HashMap<usize, Sha256> = HashMap::new();
+    for (e, &ci) in tree.entries.iter().zip(owner) {
+        if !components[ci].version.is_empty() {
+            continue;
+        }
+        let h = hashers.entry(ci).or_default();
+        h.update(e.path.as_os_str().as_encoded_bytes());
+        let link = match &e.kind {
+            EntryKind::Symlink(t) => t.as_os_str().as_encoded_bytes(),
+            _ => b"",
+        };
+        let kind = match e.kind {
+            EntryKind::Regular => 'f',
+            EntryKind::Directory => 'd',
+            EntryKind::Symlink(_) => 'l',
+        };
+        h.update(format!(
+            "\0{kind}\0{:o}\0{}\0{}\0{}\0{}\0",
+            e.mode, e.uid, e.gid, e.size, e.mtime
+        ));
+        h.update(link);
+        for (n, v) in &e.xattrs {
+            h.update(n.as_encoded_bytes());
+            h.update(v);
+        }
+        h.update(b"\n");
+    }
+    for (ci, h) in hashers {
+        components[ci].version = hex::encode(&h.finalize()[..16]);
+    }
+    for c in components.iter_mut().filter(|c| c.version.is_empty()) {
+        c.version = short_digest(b""); // a package component without packages cannot occur
+    }
+}
+
+fn short_digest(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..16])
+}
+
+/// Requires → provides (and file requires → the file's owner), as component names.
+fn resolve_requires(
+    tree: &Tree,
+    owner: &[usize],
+    package_of: &[Option<usize>],
+    members: &[Vec<usize>],
+    packages: &[Package],
+    components: &mut [Component],
+) {
+    let mut component_of_package = vec![usize::MAX; packages.len()];
+    for (ci, m) in members.iter().enumerate() {
+        for &pi in m {
+            component_of_package[pi] = ci;
+        }
+    }
+    let mut providers: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+    for (pi, p) in packages.iter().enumerate() {
+        for name in &p.provides {
+            providers
+                .entry(name)
+                .or_default()
+                .insert(component_of_package[pi]);
+        }
+    }
+    let mut file_owner: HashMap<String, usize> = HashMap::new();
+    for (i, e) in tree.entries.iter().enumerate() {
+        if package_of[i].is_some() {
+            file_owner.insert(format!("/{}", e.path.display()), owner[i]);
+        }
+    }
+    for (ci, m) in members.iter().enumerate() {
+        let mut deps: BTreeSet<usize> = BTreeSet::new();
+        for &pi in m {
+            for req in &packages[pi].requires {
+                if let Some(set) = providers.get(req.as_str()) {
+                    deps.extend(set.iter().copied());
+                } else if let Some(&o) = file_owner.get(req) {
+                    deps.insert(o);
+                }
+            }
+        }
+        deps.remove(&ci);
+        let names: Vec<String> = deps.iter().map(|&d| components[d].name.clone()).collect();
+        components[ci].requires = names;
+    }
+}

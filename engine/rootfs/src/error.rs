@@ -1,0 +1,96 @@
+//! What can go wrong loading a root filesystem, and the non-fatal findings (warnings, skipped
+//! paths) a load reports. Every message names the full path.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// A fatal problem: the load stops.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {op}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
+    #[error("{path}: is a {kind}; sockets, FIFOs and device nodes cannot go into an image (--skip-special-files leaves them out)", path = .path.display())]
+    SpecialFile { path: PathBuf, kind: &'static str },
+    #[error("{path}: /boot must be empty in a bootable container image (kernels live in /usr/lib/modules), but it holds: {}", .contents.join(", "), path = .path.display())]
+    BootNotEmpty {
+        path: PathBuf,
+        contents: Vec<String>,
+    },
+    #[error("{path}: symlink to {target} leads out of the root filesystem; refusing to follow it", path = .path.display(), target = .target.display())]
+    SymlinkEscapes { path: PathBuf, target: PathBuf },
+    #[error(transparent)]
+    Rpmdb(#[from] rechunk_rpmdb::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+/// Kinds of non-fatal finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WarningKind {
+    /// Content differs from the rpmdb record (size, digest, mode or type): the `rpm -V` view.
+    Modified,
+    /// A file the rpmdb lists as installed is not in the tree.
+    Missing,
+    /// A path left out that is normally kept (special file, mount point, unreadable with
+    /// `--keep-going`).
+    Skipped,
+    /// An rpmdb row skipped with `--keep-going`.
+    CorruptPackage,
+    /// Anything else worth telling (a symlinked rpm path that leads nowhere, ...).
+    Other,
+}
+
+/// A non-fatal finding about one path.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    /// Full path (root joined), so a user can look at it.
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Why a path was left out of the tree by design (not an error, not a warning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Contents of /proc, /sys, /dev, /run, /tmp, /var/tmp (the directories are kept).
+    VolatileDir,
+    /// Contents of a directory holding a valid CACHEDIR.TAG (the directory is kept).
+    CacheDir,
+    /// The entry (and, for a directory, everything under it) carries `user.rechunk.skip`.
+    SkipXattr,
+    /// Contents of another mount point (the directory is kept).
+    MountPoint,
+    /// A socket, FIFO or device node, with `--skip-special-files`.
+    SpecialFile,
+    /// Unreadable, with `--keep-going`.
+    Unreadable,
+}
+
+/// A path left out of the tree, with why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// Relative to the root, like [`crate::Entry::path`].
+    pub path: PathBuf,
+    pub reason: SkipReason,
+}

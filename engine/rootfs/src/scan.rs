@@ -1,0 +1,414 @@
+//! The walk: records every entry of a root filesystem without ever leaving it.
+//!
+//! Directories are opened relative to their parent's descriptor with `O_NOFOLLOW`, entries are
+//! examined with `statx(AT_SYMLINK_NOFOLLOW)` and extended attributes are read through
+//! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls, so no path is ever resolved through a
+//! symlink and nothing outside the root can be reached even if the tree changes under us.
+//! Sibling directories are walked in parallel (rayon); the result is sorted by path.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Statx, StatxAttributes, StatxFlags, CWD};
+use rustix::io::Errno;
+
+use crate::error::{Error, SkipReason, Skipped, Warning, WarningKind};
+use crate::{Entry, EntryKind, InodeId, Tree};
+
+/// What the walk needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    /// Leave out sockets, FIFOs and device nodes (with a warning) instead of failing.
+    pub skip_special_files: bool,
+    /// Leave out unreadable paths (with a warning) instead of failing.
+    pub keep_going: bool,
+    /// Incremented once per entry recorded, for a progress display.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+/// A finished walk.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub tree: Tree,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Top-level directories whose contents never belong in an image (the directories stay).
+const VOLATILE_DIRS: [&str; 6] = ["proc", "sys", "dev", "run", "tmp", "var/tmp"];
+
+/// The xattr that marks an entry (and its subtree) as not part of the image.
+pub const SKIP_XATTR: &str = "user.rechunk.skip";
+
+/// The start of a valid CACHEDIR.TAG (bford.info/cachedir).
+const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+
+/// Shared state of one walk.
+struct Walk<'a> {
+    root: &'a Path,
+    opts: &'a ScanOptions,
+    skipped: Mutex<Vec<Skipped>>,
+    warnings: Mutex<Vec<Warning>>,
+    /// `/proc/self/fd` is usable: xattrs are read through it.
+    procfs: bool,
+}
+
+/// Walks `root` and records every entry; see the module doc for the guarantees.
+pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Scan, Error> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let root_fd = rustix::fs::openat(CWD, root, flags, Mode::empty())
+        .map_err(|e| Error::io(root, "opening the root filesystem", e.into()))?;
+    check_boot(&root_fd, root)?;
+    let walk = Walk {
+        root,
+        opts,
+        skipped: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
+        procfs: Path::new("/proc/self/fd").is_dir(),
+    };
+    let mut entries = walk.dir(&root_fd, Path::new(""))?;
+    entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut skipped = walk.skipped.into_inner().unwrap_or_default();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut warnings = walk.warnings.into_inner().unwrap_or_default();
+    warnings.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Scan {
+        tree: Tree {
+            root: root.to_owned(),
+            entries,
+        },
+        skipped,
+        warnings,
+    })
+}
+
+/// bootc lint: a bootable image ships an empty /boot; refuse one with content, naming it.
+fn check_boot(root_fd: &OwnedFd, root: &Path) -> Result<(), Error> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(boot) = rustix::fs::openat(root_fd, "boot", flags, Mode::empty()) else {
+        return Ok(()); // absent, or a symlink we do not follow: nothing is in it
+    };
+    let path = root.join("boot");
+    let mut names = read_names(&boot).map_err(|e| Error::io(&path, "listing", e.into()))?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    let mut contents: Vec<String> = names
+        .iter()
+        .take(5)
+        .map(|n| path.join(n).display().to_string())
+        .collect();
+    if names.len() > 5 {
+        contents.push(format!("and {} more", names.len() - 5));
+    }
+    Err(Error::BootNotEmpty { path, contents })
+}
+
+fn read_names(fd: &OwnedFd) -> rustix::io::Result<Vec<OsString>> {
+    let mut dir = Dir::read_from(fd)?;
+    let mut names = Vec::new();
+    while let Some(entry) = dir.read() {
+        let bytes = entry?.file_name().to_bytes().to_vec();
+        if bytes != b"." && bytes != b".." {
+            names.push(OsString::from_vec(bytes));
+        }
+    }
+    Ok(names)
+}
+
+/// What to do with one directory entry after looking at it.
+enum Visit {
+    Record(Entry),
+    /// A directory to record and descend into.
+    Descend(Entry),
+    Skip,
+}
+
+impl Walk<'_> {
+    fn full(&self, rel: &Path) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn skip(&self, path: &Path, reason: SkipReason) {
+        if let Ok(mut v) = self.skipped.lock() {
+            v.push(Skipped {
+                path: path.to_owned(),
+                reason,
+            });
+        }
+    }
+
+    fn warn(&self, kind: WarningKind, path: PathBuf, message: impl Into<String>) {
+        if let Ok(mut v) = self.warnings.lock() {
+            v.push(Warning {
+                kind,
+                path,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// An error, or with keep_going a warning and a skip.
+    fn fail_or_skip(&self, rel: &Path, err: Error) -> Result<Visit, Error> {
+        if !self.opts.keep_going {
+            return Err(err);
+        }
+        self.warn(WarningKind::Skipped, self.full(rel), err.to_string());
+        self.skip(rel, SkipReason::Unreadable);
+        Ok(Visit::Skip)
+    }
+
+    /// Records the entries of directory `fd` (at `rel`) and, in parallel, everything below.
+    fn dir(&self, fd: &OwnedFd, rel: &Path) -> Result<Vec<Entry>, Error> {
+        let names = match read_names(fd) {
+            Ok(names) => names,
+            Err(e) => {
+                let err = Error::io(self.full(rel), "listing directory", e.into());
+                self.fail_or_skip(rel, err)?;
+                return Ok(Vec::new());
+            }
+        };
+        if names.iter().any(|n| n == "CACHEDIR.TAG") && is_cachedir_tag(fd) {
+            self.skip(rel, SkipReason::CacheDir);
+            return Ok(Vec::new());
+        }
+        let mut entries = Vec::with_capacity(names.len());
+        let mut subdirs = Vec::new();
+        for name in &names {
+            match self.visit(fd, rel, name)? {
+                Visit::Record(e) => entries.push(e),
+                Visit::Descend(e) => {
+                    subdirs.push((name, e.path.clone()));
+                    entries.push(e);
+                }
+                Visit::Skip => {}
+            }
+        }
+        if let Some(p) = &self.opts.progress {
+            p.fetch_add(entries.len() as u64, Ordering::Relaxed);
+        }
+        let below: Vec<Vec<Entry>> = subdirs
+            .par_iter()
+            .map(|(name, sub)| self.subdir(fd, name, sub))
+            .collect::<Result<_, _>>()?;
+        entries.extend(below.into_iter().flatten());
+        Ok(entries)
+    }
+
+    fn subdir(&self, parent: &OwnedFd, name: &OsStr, rel: &Path) -> Result<Vec<Entry>, Error> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+            Ok(fd) => self.dir(&fd, rel),
+            Err(e) => {
+                let err = Error::io(self.full(rel), "opening directory", e.into());
+                self.fail_or_skip(rel, err)?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Looks at one entry of directory `dirfd` without following it.
+    fn visit(&self, dirfd: &OwnedFd, parent: &Path, name: &OsStr) -> Result<Visit, Error> {
+        let rel = parent.join(name);
+        let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+        let st = match rustix::fs::statx(dirfd, name, flags, StatxFlags::BASIC_STATS) {
+            Ok(st) => st,
+            Err(e) => return self.fail_or_skip(&rel, Error::io(self.full(&rel), "stat", e.into())),
+        };
+        let file_type = FileType::from_raw_mode(u32::from(st.stx_mode));
+        let kind = match file_type {
+            FileType::RegularFile => EntryKind::Regular,
+            FileType::Directory => EntryKind::Directory,
+            FileType::Symlink => match rustix::fs::readlinkat(dirfd, name, Vec::new()) {
+                Ok(target) => {
+                    EntryKind::Symlink(PathBuf::from(OsString::from_vec(target.into_bytes())))
+                }
+                Err(e) => {
+                    let err = Error::io(self.full(&rel), "reading symlink", e.into());
+                    return self.fail_or_skip(&rel, err);
+                }
+            },
+            other => return self.special(&rel, other),
+        };
+        let xattrs = match self.xattrs(dirfd, name) {
+            Ok(x) => x,
+            Err(e) => {
+                let err = Error::io(self.full(&rel), "reading extended attributes", e.into());
+                return self.fail_or_skip(&rel, err);
+            }
+        };
+        if xattrs.iter().any(|(n, _)| n == SKIP_XATTR) {
+            self.skip(&rel, SkipReason::SkipXattr);
+            return Ok(Visit::Skip);
+        }
+        if kind == EntryKind::Regular && !world_readable(&st) {
+            if let Err(e) =
+                rustix::fs::accessat(dirfd, name, rustix::fs::Access::READ_OK, AtFlags::EACCESS)
+            {
+                let err = Error::io(self.full(&rel), "not readable", e.into());
+                return self.fail_or_skip(&rel, err);
+            }
+        }
+        let entry = make_entry(rel, kind, &st, xattrs);
+        if is_mount_root(&st) {
+            return Ok(self.mount_point(entry));
+        }
+        if entry.is_dir() {
+            if VOLATILE_DIRS.iter().any(|d| entry.path == Path::new(d)) {
+                self.skip(&entry.path, SkipReason::VolatileDir);
+                return Ok(Visit::Record(entry));
+            }
+            return Ok(Visit::Descend(entry));
+        }
+        Ok(Visit::Record(entry))
+    }
+
+    /// Another filesystem mounted inside the root: keep a directory (empty), drop a file.
+    fn mount_point(&self, entry: Entry) -> Visit {
+        self.skip(&entry.path, SkipReason::MountPoint);
+        if entry.is_dir() {
+            Visit::Record(entry)
+        } else {
+            self.warn(
+                WarningKind::Skipped,
+                self.full(&entry.path),
+                "a mount point (bind-mounted file); left out",
+            );
+            Visit::Skip
+        }
+    }
+
+    fn special(&self, rel: &Path, file_type: FileType) -> Result<Visit, Error> {
+        let kind = match file_type {
+            FileType::Fifo => "FIFO",
+            FileType::Socket => "socket",
+            FileType::CharacterDevice => "character device",
+            FileType::BlockDevice => "block device",
+            _ => "file of unknown type",
+        };
+        let path = self.full(rel);
+        if !self.opts.skip_special_files {
+            return Err(Error::SpecialFile { path, kind });
+        }
+        self.warn(WarningKind::Skipped, path, format!("{kind} left out"));
+        self.skip(rel, SkipReason::SpecialFile);
+        Ok(Visit::Skip)
+    }
+
+    /// All extended attributes of `name` in `dirfd`, sorted by name, without following it.
+    fn xattrs(
+        &self,
+        dirfd: &OwnedFd,
+        name: &OsStr,
+    ) -> rustix::io::Result<Vec<(OsString, Vec<u8>)>> {
+        let path = if self.procfs {
+            let mut p = format!("/proc/self/fd/{}/", dirfd.as_raw_fd()).into_bytes();
+            p.extend_from_slice(name.as_bytes());
+            PathBuf::from(OsString::from_vec(p))
+        } else {
+            // Without procfs the path is resolved from the root again; still never through a
+            // final symlink (l*xattr), and the walk itself has checked every directory.
+            self.root.join(name)
+        };
+        let names = match xattr_names(&path) {
+            Ok(n) => n,
+            // Filesystems without xattr support have none to keep.
+            Err(Errno::OPNOTSUPP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            match xattr_value(&path, &n) {
+                Ok(v) => out.push((n, v)),
+                Err(Errno::NODATA) => {} // removed since we listed it
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn is_cachedir_tag(dirfd: &OwnedFd) -> bool {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::openat(dirfd, "CACHEDIR.TAG", flags, Mode::empty()) else {
+        return false;
+    };
+    let mut buf = [0u8; CACHEDIR_SIGNATURE.len()];
+    matches!(rustix::io::read(&fd, &mut buf), Ok(n) if n == buf.len() && buf == CACHEDIR_SIGNATURE)
+}
+
+fn world_readable(st: &Statx) -> bool {
+    u32::from(st.stx_mode) & 0o004 != 0
+}
+
+fn is_mount_root(st: &Statx) -> bool {
+    st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT)
+        && st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
+}
+
+fn make_entry(
+    path: PathBuf,
+    kind: EntryKind,
+    st: &Statx,
+    xattrs: Vec<(OsString, Vec<u8>)>,
+) -> Entry {
+    let regular = kind == EntryKind::Regular;
+    let dev = (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor);
+    Entry {
+        path,
+        mode: u32::from(st.stx_mode) & 0o7777,
+        uid: st.stx_uid,
+        gid: st.stx_gid,
+        size: if regular { st.stx_size } else { 0 },
+        mtime: st.stx_mtime.tv_sec,
+        xattrs,
+        hardlink: (regular && st.stx_nlink > 1).then_some(InodeId {
+            dev,
+            ino: st.stx_ino,
+        }),
+        kind,
+    }
+}
+
+fn xattr_names(path: &Path) -> rustix::io::Result<Vec<OsString>> {
+    let mut buf = vec![0u8; 1024];
+    let len = loop {
+        match rustix::fs::llistxattr(path, &mut buf[..]) {
+            Ok(len) => break len,
+            Err(Errno::RANGE) => {
+                let need = rustix::fs::llistxattr_query(path)?;
+                buf.resize(need.max(buf.len() * 2), 0);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(buf[..len]
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| OsString::from_vec(n.to_vec()))
+        .collect())
+}
+
+fn xattr_value(path: &Path, name: &OsStr) -> rustix::io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
+            Ok(len) => {
+                buf.truncate(len);
+                return Ok(buf);
+            }
+            Err(Errno::RANGE) => {
+                let need = rustix::fs::lgetxattr_query(path, name)?;
+                buf.resize(need.max(buf.len() * 2), 0);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
