@@ -1,9 +1,187 @@
-//! `rechunk compare` (being written).
+//! `rechunk compare`: replay an image history through strategies and report, side by side, what
+//! each client downloads (CSV, SVG plots, summary table; `--json` for machines).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rechunk_model::History;
+use rechunk_sim::{contenders, simulate, Client, SimConfig, Sweep};
+
+/// Budgets the default run sweeps so the budget plot is not empty.
+const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
 
 /// Options of `rechunk compare`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  \
+    rechunk compare                                  # FCOS stable, every strategy, 64 layers\n  \
+    rechunk compare --strategies cluster,rpm-ostree --sweep cluster.half_life=4,8,16\n  \
+    rechunk compare --history my-history.csv --client weekly --json\n\n\
+    per-package (the oracle) and rpm-ostree (the reference) always run, so that the ratios to \
+    them can be reported.")]
+pub struct Args {
+    /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, or a
+    /// directory of `rpm -qa --queryformat` dumps (formats: README "Bring your own history").
+    #[arg(long, default_value = "fcos-stable", value_name = "NAME|FILE|DIR")]
+    pub history: String,
+    /// Strategies to compare, comma-separated (default: every registered strategy).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub strategies: Vec<String>,
+    /// Layer budget of the main comparison.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_layers: usize,
+    /// Sweep a layer budget or a strategy parameter: max-layers=16,32,64,127 or
+    /// STRATEGY.PARAM=V1,V2 (repeatable). Default: max-layers=16,32,64,127.
+    #[arg(long, value_name = "KEY=V1,V2")]
+    pub sweep: Vec<String>,
+    /// Run only the --max-layers budget, without the default budget sweep.
+    #[arg(long, conflicts_with = "sweep")]
+    pub no_sweep: bool,
+    /// Clients to measure, comma-separated: every, weekly, monthly, fresh (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "CLIENT")]
+    pub client: Vec<String>,
+    /// First version reported (strategies still plan every earlier version).
+    #[arg(long, value_name = "ID")]
+    pub from_version: Option<String>,
+    /// Last version replayed and reported.
+    #[arg(long, value_name = "ID")]
+    pub to_version: Option<String>,
+    /// Directory for updates.csv, summary.md and the SVG plots.
+    #[arg(long, default_value = "reports/out", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Print one JSON object per strategy × client × layer budget on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("rechunk compare is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    if args.max_layers == 0 {
+        bail!("--max-layers must be at least 1");
+    }
+    let history = rechunk_datasets::open_history(&args.history)
+        .with_context(|| format!("loading history {}", args.history))?;
+    let (first, last) = window(&history, &args)?;
+    let clients = clients(&args.client)?;
+    let sweeps = sweeps(&args)?;
+    let names = strategy_names(&args.strategies);
+    let contenders = contenders(&names, args.max_layers, &sweeps)?;
+
+    let versions = (last + 1) as u64;
+    let bar = ProgressBar::new(versions);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} versions ({eta})")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!(
+        "replaying {} × {} plans",
+        history.name,
+        contenders.len()
+    ));
+    let config = SimConfig {
+        clients: clients.clone(),
+        first,
+        last,
+    };
+    let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+
+    let written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&written.rows)?);
+    } else {
+        print!("{}", written.summary);
+        let files: Vec<String> = written
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        println!("\nwrote {}", files.join(", "));
+    }
+    Ok(())
+}
+
+/// Indices of the first reported and the last replayed version.
+fn window(history: &History, args: &Args) -> Result<(usize, usize)> {
+    let snaps = &history.snapshots;
+    if snaps.is_empty() {
+        bail!("history {} has no versions", args.history);
+    }
+    let find = |id: &str, flag: &str| {
+        snaps.iter().position(|s| s.id == id).with_context(|| {
+            format!(
+                "{flag} {id:?}: no such version in {} (versions {} .. {}, {} in all)",
+                history.name,
+                snaps[0].id,
+                snaps[snaps.len() - 1].id,
+                snaps.len()
+            )
+        })
+    };
+    let first = match &args.from_version {
+        Some(id) => find(id, "--from-version")?,
+        None => 0,
+    };
+    let last = match &args.to_version {
+        Some(id) => find(id, "--to-version")?,
+        None => snaps.len() - 1,
+    };
+    if first > last {
+        bail!(
+            "--from-version {} comes after --to-version {} in {}",
+            snaps[first].id,
+            snaps[last].id,
+            history.name
+        );
+    }
+    Ok((first, last))
+}
+
+fn clients(names: &[String]) -> Result<Vec<Client>> {
+    if names.is_empty() {
+        return Ok(Client::ALL.to_vec());
+    }
+    let mut clients = Vec::new();
+    for name in names {
+        let client = Client::parse(name.trim()).with_context(|| {
+            format!("--client {name:?}: expected every, weekly, monthly or fresh")
+        })?;
+        if !clients.contains(&client) {
+            clients.push(client);
+        }
+    }
+    Ok(clients)
+}
+
+fn sweeps(args: &Args) -> Result<Vec<Sweep>> {
+    let specs: Vec<&str> = if args.no_sweep {
+        Vec::new()
+    } else if args.sweep.is_empty() {
+        vec![DEFAULT_SWEEP]
+    } else {
+        args.sweep.iter().map(String::as_str).collect()
+    };
+    Ok(specs
+        .into_iter()
+        .map(str::parse)
+        .collect::<Result<Vec<Sweep>, _>>()?)
+}
+
+/// The requested strategies, plus the oracle and the reference the ratios need.
+fn strategy_names(requested: &[String]) -> Vec<String> {
+    let registered = rechunk_strategies::names();
+    let mut names: Vec<String> = if requested.is_empty() {
+        registered.iter().map(|s| s.to_string()).collect()
+    } else {
+        requested.iter().map(|s| s.trim().to_string()).collect()
+    };
+    for reference in [
+        rechunk_reports::table::ORACLE,
+        rechunk_reports::table::REFERENCE,
+    ] {
+        if registered.contains(&reference) && !names.iter().any(|n| n == reference) {
+            names.push(reference.to_string());
+        }
+    }
+    names
 }

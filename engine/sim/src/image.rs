@@ -1,9 +1,8 @@
 //! The image a plan makes of one snapshot, as far as the metrics need it: each layer's identity
-//! ([`rechunk_model::layer_key`], the key the image writer's blobs follow) and size, and for each
-//! component which layer-mates it has, to tell re-planning apart from content change.
+//! ([`rechunk_model::layer_key`], the key the image writer's blobs follow) and size, and which
+//! layer each component is in, to tell re-planning apart from content change.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
 
 use rechunk_model::{layer_key, update_cost, LayerKey, Plan, Snapshot, UpdateCost};
 
@@ -23,38 +22,33 @@ pub struct Image {
     /// (identity, uncompressed size) of each non-empty layer, bottom first. Empty layers are
     /// not emitted by the image writer, so they do not exist for a client either.
     pub layers: Vec<(LayerKey, u64)>,
-    /// Per component, aligned with the snapshot's (sorted) components: a digest of the names of
-    /// the components sharing its layer.
-    membership: Vec<u64>,
+    /// Per component, aligned with the snapshot's (sorted) components: index into `layers`.
+    layer_of: Vec<u32>,
 }
 
 impl Image {
     /// Lays out `snapshot` by `plan`, which must have been validated against it.
     pub fn new(snapshot: &Snapshot, plan: &Plan) -> Image {
-        let mut membership = vec![0; snapshot.components.len()];
+        let mut layer_of = vec![u32::MAX; snapshot.components.len()];
         let mut layers = Vec::with_capacity(plan.len());
         for layer in plan.layers.iter().filter(|l| !l.components.is_empty()) {
-            let mut names: Vec<&str> = layer.components.iter().map(String::as_str).collect();
-            names.sort_unstable();
-            let mut hasher = DefaultHasher::new();
-            names.hash(&mut hasher);
-            let mates = hasher.finish();
+            let index = layers.len() as u32;
             let mut size = 0;
-            let mut members = Vec::with_capacity(names.len());
-            for name in names {
-                if let Ok(i) = snapshot
+            let mut members = Vec::with_capacity(layer.components.len());
+            for name in &layer.components {
+                let found = snapshot
                     .components
-                    .binary_search_by(|c| c.name.as_str().cmp(name))
-                {
+                    .binary_search_by(|c| c.name.as_str().cmp(name));
+                if let Ok(i) = found {
                     let c = &snapshot.components[i];
-                    membership[i] = mates;
+                    layer_of[i] = index;
                     size += c.size;
                     members.push((c.name.as_str(), c.version.as_str()));
                 }
             }
             layers.push((layer_key(members), size));
         }
-        Image { layers, membership }
+        Image { layers, layer_of }
     }
 
     /// What a client holding `held` (nothing for a fresh install) downloads to get this image.
@@ -69,25 +63,52 @@ impl Image {
 }
 
 /// Bytes moved by re-planning from `old` to `new`: Σ size of the components whose content is
-/// unchanged but whose layer-mates differ, i.e. bytes fetched again only because the plan
-/// regrouped them.
+/// unchanged but which were regrouped, i.e. whose layer-mates among the components present in
+/// both versions differ. Components that arrive or leave do not count: placing a new package
+/// is not re-planning, and a plan that keeps its groups moves nothing however the set changes.
 pub fn replanned_bytes(old: (&Snapshot, &Image), new: (&Snapshot, &Image)) -> u64 {
-    let (old_snap, old_image) = old;
-    let (new_snap, new_image) = new;
-    let mut moved = 0;
-    let mut j = 0;
-    for (i, c) in new_snap.components.iter().enumerate() {
-        while j < old_snap.components.len() && old_snap.components[j].name < c.name {
-            j += 1;
+    let common = common_components(old.0, new.0);
+    // Groups are unchanged iff old layer ↔ new layer is one-to-one over the common components.
+    let mut targets: HashMap<u32, Option<u32>> = HashMap::new();
+    let mut sources: HashMap<u32, Option<u32>> = HashMap::new();
+    let note = |map: &mut HashMap<u32, Option<u32>>, from: u32, to: u32| {
+        let slot = map.entry(from).or_insert(Some(to));
+        if *slot != Some(to) {
+            *slot = None; // maps to more than one layer: split or merged
         }
-        let Some(o) = old_snap.components.get(j).filter(|o| o.name == c.name) else {
-            continue;
-        };
-        if o.version == c.version && old_image.membership[j] != new_image.membership[i] {
-            moved += c.size;
+    };
+    for &(i, j) in &common {
+        let (a, b) = (old.1.layer_of[i], new.1.layer_of[j]);
+        note(&mut targets, a, b);
+        note(&mut sources, b, a);
+    }
+    common
+        .iter()
+        .filter(|&&(i, j)| {
+            let (a, b) = (old.1.layer_of[i], new.1.layer_of[j]);
+            let regrouped = targets[&a].is_none() || sources[&b].is_none();
+            regrouped && old.0.components[i].version == new.0.components[j].version
+        })
+        .map(|&(_, j)| new.0.components[j].size)
+        .sum()
+}
+
+/// (index in old, index in new) of the components both snapshots hold (both are sorted).
+fn common_components(old: &Snapshot, new: &Snapshot) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(new.components.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.components.len() && j < new.components.len() {
+        match old.components[i].name.cmp(&new.components[j].name) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push((i, j));
+                i += 1;
+                j += 1;
+            }
         }
     }
-    moved
+    out
 }
 
 /// Estimated compressed bytes for `uncompressed` bytes of layers.

@@ -21,10 +21,12 @@
 mod client;
 mod image;
 mod stats;
+mod sweep;
 
 pub use client::{Client, Step};
 pub use image::{compressed, replanned_bytes, Image, COMPRESSION_RATIO, METADATA_BYTES_PER_LAYER};
 pub use stats::{summarize, Summary};
+pub use sweep::{contenders, Sweep, SweepError};
 
 use rayon::prelude::*;
 use rechunk_model::{ChangeHistory, History, Plan, PlanError, PlanInput, Timestamp, UpdateCost};

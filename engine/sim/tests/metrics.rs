@@ -338,3 +338,50 @@ fn invalid_plans_and_strategy_errors_name_strategy_and_version() {
         Err(SimError::Window { .. })
     ));
 }
+
+#[test]
+fn arrivals_and_departures_are_not_replanning_but_splits_are() {
+    let snap = |i: i64, comps: &[(&str, &str, u64)]| {
+        let comps = comps
+            .iter()
+            .map(|(n, v, s)| Component::new(*n, ComponentKind::Package, *v, *s))
+            .collect();
+        Snapshot::new(format!("v{i}"), i * DAY, comps)
+    };
+    let h = History {
+        name: "arrivals".into(),
+        snapshots: vec![
+            snap(0, &[("a", "1", 10), ("b", "1", 20), ("c", "1", 30)]),
+            // d arrives (100 bytes) and joins [a b]: that layer is refetched (130) but nothing
+            // was regrouped.
+            snap(
+                1,
+                &[
+                    ("a", "1", 10),
+                    ("b", "1", 20),
+                    ("c", "1", 30),
+                    ("d", "1", 100),
+                ],
+            ),
+            // c leaves: nothing regrouped, nothing fetched.
+            snap(2, &[("a", "1", 10), ("b", "1", 20), ("d", "1", 100)]),
+            // The plan splits [a b d] into [a] [b d]: a (10) and b (20) regrouped, d too (100).
+            snap(3, &[("a", "1", 10), ("b", "1", 20), ("d", "1", 100)]),
+        ],
+    };
+    let layouts = vec![
+        vec![vec!["a", "b"], vec!["c"]],
+        vec![vec!["a", "b", "d"], vec!["c"]],
+        vec![vec!["a", "b", "d"]],
+        vec![vec!["a"], vec!["b", "d"]],
+    ];
+    let u = run_one(&h, scripted(layouts), &[Client::Every]);
+    let got: Vec<(u64, u64)> = u
+        .iter()
+        .map(|u| (u.cost.download_bytes, u.replanned_bytes))
+        .collect();
+    assert_eq!(got, [(130, 0), (0, 0), (130, 130)]);
+    // A single layer never regroups, whatever arrives or leaves.
+    let single = run_one(&h, Box::new(Single), &[Client::Every]);
+    assert!(single.iter().all(|u| u.replanned_bytes == 0));
+}

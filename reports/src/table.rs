@@ -1,0 +1,239 @@
+//! The summary table: one row per run × client with averages, percentiles and the ratios to the
+//! `per-package` bound and to `rpm-ostree`; rendered as markdown for `summary.md` and the
+//! terminal.
+
+use std::fmt::Write;
+
+use rechunk_sim::{summarize, Client, Run, Simulation, Summary};
+use rechunk_strategies::Params;
+use serde::Serialize;
+
+/// Name of the oracle that ratios are taken against.
+pub const ORACLE: &str = "per-package";
+/// Name of the field's reference tool that ratios are taken against.
+pub const REFERENCE: &str = "rpm-ostree";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One strategy × client × layer budget (× parameter setting).
+#[derive(Clone, Debug, Serialize)]
+pub struct SummaryRow {
+    pub strategy: String,
+    /// Strategy and parameter overrides: `cluster half_life=8`.
+    pub label: String,
+    pub params: Params,
+    pub client: Client,
+    pub max_layers: usize,
+    pub oracle: bool,
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Mean download / the `per-package` bound's mean for the same client.
+    pub ratio_to_per_package: Option<f64>,
+    /// Mean download / `rpm-ostree`'s (default parameters, same budget, same client).
+    pub ratio_to_rpm_ostree: Option<f64>,
+}
+
+/// Summary rows for every run × client of the simulation, in run order.
+pub fn summary_rows(sim: &Simulation, clients: &[Client]) -> Vec<SummaryRow> {
+    let mut rows = Vec::new();
+    for run in &sim.runs {
+        for &client in clients {
+            let summary = summarize(run, client);
+            let ratio = |reference: Option<&Run>| {
+                let base = summarize(reference?, client).mean_download_bytes;
+                (base > 0.0).then(|| summary.mean_download_bytes / base)
+            };
+            let oracle = sim
+                .runs
+                .iter()
+                .find(|r| r.strategy == ORACLE && r.params.is_empty());
+            let reference = sim.runs.iter().find(|r| {
+                r.strategy == REFERENCE && r.params.is_empty() && r.max_layers == run.max_layers
+            });
+            rows.push(SummaryRow {
+                strategy: run.strategy.clone(),
+                label: run.label.clone(),
+                params: run.params.clone(),
+                client,
+                max_layers: run.max_layers,
+                oracle: run.oracle,
+                ratio_to_per_package: ratio(oracle),
+                ratio_to_rpm_ostree: ratio(reference),
+                summary,
+            });
+        }
+    }
+    rows
+}
+
+/// The markdown summary: one table per client at `budget` (oracles first, then by mean
+/// download), then, when several budgets ran, mean download per budget for `every` updates.
+pub fn markdown(sim: &Simulation, rows: &[SummaryRow], budget: usize) -> String {
+    let mut out = String::new();
+    let (first, last) = match (sim.versions.first(), sim.versions.last()) {
+        (Some(f), Some(l)) => (f.as_str(), l.as_str()),
+        _ => ("-", "-"),
+    };
+    let _ = writeln!(
+        out,
+        "History `{}`, versions {first} .. {last} ({} versions). Download = uncompressed bytes of \
+         the layers a client does not hold (MiB = 2^20 bytes); compressed = × {:.3}, estimated from \
+         a real FCOS image; replanned = bytes re-fetched only because the plan regrouped them.",
+        sim.history,
+        sim.versions.len(),
+        rechunk_sim::COMPRESSION_RATIO
+    );
+    let mut clients: Vec<Client> = rows.iter().map(|r| r.client).collect();
+    clients.dedup();
+    clients.sort();
+    clients.dedup();
+    for client in clients {
+        let mut section: Vec<&SummaryRow> = rows
+            .iter()
+            .filter(|r| r.client == client && r.max_layers == budget)
+            .collect();
+        section.sort_by(|a, b| {
+            b.oracle.cmp(&a.oracle).then(
+                a.summary
+                    .mean_download_bytes
+                    .total_cmp(&b.summary.mean_download_bytes),
+            )
+        });
+        let _ = writeln!(out, "\n### client `{}`, {budget} layers\n", client.name());
+        out.push_str(&client_table(&section));
+    }
+    out.push_str(&budget_table(rows));
+    out
+}
+
+fn client_table(rows: &[&SummaryRow]) -> String {
+    let header = [
+        "strategy",
+        "updates",
+        "mean MiB",
+        "median MiB",
+        "p90 MiB",
+        "compressed MiB",
+        "reuse %",
+        "replanned MiB",
+        "layers",
+        "× per-package",
+        "× rpm-ostree",
+    ];
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            vec![
+                if r.oracle {
+                    format!("{} (oracle)", r.label)
+                } else {
+                    r.label.clone()
+                },
+                s.updates.to_string(),
+                mib(s.mean_download_bytes),
+                mib(s.median_download_bytes as f64),
+                mib(s.p90_download_bytes as f64),
+                mib(s.mean_compressed_download_bytes),
+                format!("{:.1}", s.mean_reuse_ratio * 100.0),
+                mib(s.mean_replanned_bytes),
+                format!("{:.0}", s.mean_layer_count),
+                ratio(r.ratio_to_per_package),
+                ratio(r.ratio_to_rpm_ostree),
+            ]
+        })
+        .collect();
+    render(&header.map(String::from), &body)
+}
+
+/// Mean MiB per strategy (default parameters) and budget, client `every`; empty with one budget.
+fn budget_table(rows: &[SummaryRow]) -> String {
+    let every: Vec<&SummaryRow> = rows
+        .iter()
+        .filter(|r| r.client == Client::Every && r.params.is_empty() && !r.oracle)
+        .collect();
+    let mut budgets: Vec<usize> = every.iter().map(|r| r.max_layers).collect();
+    budgets.sort_unstable();
+    budgets.dedup();
+    if budgets.len() < 2 {
+        return String::new();
+    }
+    let mut strategies: Vec<&str> = Vec::new();
+    for r in &every {
+        if !strategies.contains(&r.strategy.as_str()) {
+            strategies.push(&r.strategy);
+        }
+    }
+    let mut header = vec!["strategy".to_string()];
+    header.extend(budgets.iter().map(|b| format!("{b} layers")));
+    let body: Vec<Vec<String>> = strategies
+        .iter()
+        .map(|s| {
+            let mut line = vec![s.to_string()];
+            for b in &budgets {
+                let cell = every
+                    .iter()
+                    .find(|r| r.strategy == *s && r.max_layers == *b)
+                    .map_or("-".to_string(), |r| mib(r.summary.mean_download_bytes));
+                line.push(cell);
+            }
+            line
+        })
+        .collect();
+    format!(
+        "\n### mean MiB per update by layer budget (client `every`)\n\n{}",
+        render(&header, &body)
+    )
+}
+
+/// A markdown table with columns padded to equal width, readable as plain text too.
+fn render(header: &[String], body: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in body {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w - c.chars().count();
+                if i == 0 {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = line(header);
+    // Numbers align right: `---:`.
+    let rule: Vec<String> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 {
+                "-".repeat(w + 2)
+            } else {
+                format!("{}:", "-".repeat(w + 1))
+            }
+        })
+        .collect();
+    out.push_str(&format!("|{}|\n", rule.join("|")));
+    for row in body {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{:.1}", bytes / MIB)
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("-".to_string(), |r| format!("{r:.2}"))
+}

@@ -1,0 +1,111 @@
+//! `rechunk compare` end to end: the binary on a short slice of the shipped FCOS history.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn rechunk() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rechunk"))
+}
+
+#[test]
+fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
+    let out = tempfile::tempdir().unwrap();
+    let output = rechunk()
+        .args([
+            "compare",
+            "--json",
+            "--strategies",
+            "single",
+            "--to-version",
+            "6bd4b0d8",
+        ])
+        .args(["--sweep", "max-layers=8,64", "--output"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    // single at 8 and 64 layers, per-package once (the oracle ignores the budget), and
+    // rpm-ostree at both budgets when it is registered; × 4 clients.
+    let strategies: Vec<&str> = rows
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    let expected_runs = if strategies.contains(&"rpm-ostree") {
+        5
+    } else {
+        3
+    };
+    assert_eq!(rows.len(), expected_runs * 4);
+    for r in rows {
+        for field in [
+            "strategy",
+            "client",
+            "max_layers",
+            "updates",
+            "mean_download_bytes",
+            "median_download_bytes",
+            "p90_download_bytes",
+            "mean_reuse_ratio",
+        ] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+    }
+    let row = |strategy: &str, client: &str, layers: u64| {
+        rows.iter()
+            .find(|r| {
+                r["strategy"] == strategy && r["client"] == client && r["max_layers"] == layers
+            })
+            .unwrap_or_else(|| panic!("no row {strategy} {client} {layers}"))
+    };
+    // Five versions (2019-09-05 .. 2019-11-26): 4 every-updates, 5 fresh installs.
+    assert_eq!(row("single", "every", 8)["updates"], 4);
+    assert_eq!(row("single", "fresh", 64)["updates"], 5);
+    // One layer that always changes: no reuse, and the oracle does better.
+    let single = row("single", "every", 64);
+    assert_eq!(single["mean_reuse_ratio"], 0.0);
+    let oracle = row("per-package", "every", 64);
+    assert!(oracle["mean_download_bytes"].as_f64() < single["mean_download_bytes"].as_f64());
+    assert_eq!(oracle["ratio_to_per_package"], 1.0);
+
+    for file in [
+        "updates.csv",
+        "summary.md",
+        "cumulative.svg",
+        "distribution.svg",
+        "budget.svg",
+    ] {
+        let path = out.path().join(file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(text.len() > 100, "{file} is nearly empty");
+    }
+    let csv = std::fs::read_to_string(out.path().join("updates.csv")).unwrap();
+    assert!(csv.starts_with(
+        "history,strategy,params,max_layers,oracle,client,from,to,date,download_bytes"
+    ));
+    // Header + (4 every + weekly + monthly + 5 fresh) per run.
+    assert!(csv.lines().filter(|l| l.contains(",single,,8,")).count() >= 9);
+    let svg = std::fs::read_to_string(out.path().join("cumulative.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("per-package"));
+}
+
+#[test]
+fn bad_options_fail_with_the_cause() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--to-version", "nope"], "no such version"),
+        (&["--history", "/no/such/file.csv"], "/no/such/file.csv"),
+        (&["--strategies", "nope"], "unknown strategy"),
+        (&["--client", "daily"], "daily"),
+        (&["--sweep", "max-layers=0"], "max-layers"),
+    ];
+    for (args, want) in cases {
+        let output = rechunk().arg("compare").args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
