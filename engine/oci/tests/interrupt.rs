@@ -1,0 +1,58 @@
+//! Ctrl-C during a build: the build stops with `Interrupted` and the destination directory is
+//! left exactly as it was (no image, no staging directory). A test binary of its own, since the
+//! signal flag is process-wide.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use rechunk_model::{ChangeHistory, PlanRecord, PLAN_RECORD_VERSION};
+use rechunk_oci::{build_image, interrupt, BuildRequest, Compression, Error, ImageRef};
+use support::*;
+
+#[test]
+fn sigint_stops_the_build_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    fs::create_dir(&root).unwrap();
+    make_fixture(&root);
+    let tree = walk(&root);
+    let (components, owner) = components_of(&tree, &BTreeMap::new());
+    let plan = fixture_plan();
+    let record = PlanRecord {
+        version: PLAN_RECORD_VERSION,
+        strategy: "test".into(),
+        max_layers: 8,
+        plan: plan.clone(),
+        components: BTreeMap::new(),
+        history: ChangeHistory::default(),
+    };
+    let out_dir = dir.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let output = ImageRef::parse_output(&format!("oci:{}", out_dir.join("img").display())).unwrap();
+
+    interrupt::install_handlers();
+    // SAFETY: raising a signal whose handler we just installed.
+    assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+    assert!(interrupt::requested());
+
+    let err = build_image(&BuildRequest {
+        tree: &tree,
+        components: &components,
+        owner: &owner,
+        plan: &plan,
+        record: &record,
+        output: &output,
+        compression: Compression::default(),
+        jobs: 2,
+        created: 0,
+        clamp_mtime: None,
+        labels: &[],
+        base_config: None,
+        progress: None,
+    })
+    .unwrap_err();
+    assert!(matches!(err, Error::Interrupted), "{err}");
+    assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 0);
+}
