@@ -20,8 +20,10 @@ const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
     per-package (the oracle) and rpm-ostree (the reference) always run, so that the ratios to \
     them can be reported.")]
 pub struct Args {
-    /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, or a
-    /// directory of `rpm -qa --queryformat` dumps (formats: README "Bring your own history").
+    /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, a
+    /// directory of `rpm -qa --queryformat` dumps, or a series of built images:
+    /// `images:REF1,REF2,...` (oci:DIR[:TAG], oci-archive:FILE[:TAG], manifest JSON), ordered by
+    /// creation date (formats: README "Bring your own history").
     #[arg(long, default_value = "fcos-stable", value_name = "NAME|FILE|DIR")]
     pub history: String,
     /// Strategies to compare, comma-separated (default: every registered strategy).
@@ -58,8 +60,8 @@ pub fn run(args: Args) -> Result<()> {
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
     }
-    let history = rechunk_datasets::open_history(&args.history)
-        .with_context(|| format!("loading history {}", args.history))?;
+    let history =
+        open_history(&args.history).with_context(|| format!("loading history {}", args.history))?;
     let (first, last) = window(&history, &args)?;
     let clients = clients(&args.client)?;
     let sweeps = sweeps(&args)?;
@@ -99,6 +101,31 @@ pub fn run(args: Args) -> Result<()> {
         println!("\nwrote {}", files.join(", "));
     }
     Ok(())
+}
+
+/// A shipped history, a file or directory (see `rechunk_datasets::open_history`), or
+/// `images:REF,...`: one snapshot per built image.
+fn open_history(spec: &str) -> Result<History> {
+    let Some(refs) = spec.strip_prefix("images:") else {
+        return rechunk_datasets::open_history(spec);
+    };
+    let mut snapshots = Vec::new();
+    for reference in refs.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        let image = rechunk_oci::ImageRef::parse(reference)
+            .and_then(|r| rechunk_oci::open_image(&r))
+            .and_then(|image| rechunk_oci::image_snapshot(&image))
+            .with_context(|| format!("reading image {reference}"))?;
+        snapshots.push(image);
+    }
+    if snapshots.is_empty() {
+        bail!("images: names no image (expected images:REF1,REF2,...)");
+    }
+    // Stable: images with equal (or unknown) creation dates keep the order given.
+    snapshots.sort_by_key(|s| s.date);
+    Ok(History {
+        name: "images".to_string(),
+        snapshots,
+    })
 }
 
 /// Indices of the first reported and the last replayed version.
