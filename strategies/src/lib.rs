@@ -4,10 +4,22 @@
 //! I/O: the CLI, the image writer and the simulator all call the same `plan`.
 
 mod baseline;
+mod chunkah;
+mod cluster;
+mod graph;
+mod hhd;
 mod registry;
+mod rpm_ostree;
+mod signal;
+mod stats;
 
 pub use baseline::{PerPackage, Single};
-pub use registry::{by_name, names, registry, ParamSpec, Params};
+pub use chunkah::Chunkah;
+pub use cluster::Cluster;
+pub use graph::Graph;
+pub use hhd::HhdRechunk;
+pub use registry::{by_name, names, parse_param, registry, ParamReader, ParamSpec, Params};
+pub use rpm_ostree::RpmOstree;
 
 use rechunk_model::{Plan, PlanInput};
 

@@ -1,0 +1,217 @@
+//! `cluster` with a previous plan: keep clean layers byte for byte, re-optimise the content
+//! that is downloaded anyway, and pay for re-balancing only when it pays back (see the module
+//! doc of `cluster`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rechunk_model::{Component, Layer, Plan, PlanInput};
+
+use super::merge;
+use super::model::{self, Model};
+use super::{to_layers, Cluster};
+
+/// One layer of the previous plan, as it stands for this build.
+struct Kept<'a> {
+    members: Vec<&'a Component>,
+    dirty: bool,
+}
+
+pub fn replan(
+    cluster: &Cluster,
+    input: &PlanInput,
+    model: &Model,
+    start: usize,
+    previous: &Plan,
+) -> Plan {
+    let mut kept = classify(input, previous);
+    let placed: BTreeSet<&str> = kept
+        .iter()
+        .flat_map(|k| k.members.iter().map(|c| c.name.as_str()))
+        .collect();
+    let new: Vec<&Component> = input
+        .components
+        .iter()
+        .filter(|c| !placed.contains(c.name.as_str()))
+        .collect();
+    open_slots(&mut kept, !new.is_empty(), input.max_layers);
+    rebalance(cluster, input, model, start, &mut kept, &new);
+
+    let pool = pool_of(&kept, &new);
+    let slots = input.max_layers - clean_count(&kept);
+    let units = model::units(&pool, input, model, start);
+    let groups = cluster.optimise(&units, model, slots);
+    assemble(&kept, to_layers(&units, model, groups))
+}
+
+/// The previous layers over the current components: dirty when a member changed in this build
+/// or was removed. A component named twice counts in its first layer only.
+fn classify<'a>(input: &PlanInput<'a>, previous: &Plan) -> Vec<Kept<'a>> {
+    let by_name: BTreeMap<&str, &Component> = input
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let newest = input
+        .history
+        .is_informative()
+        .then(|| input.history.builds.last().copied())
+        .flatten();
+    let changed_now =
+        |name: &str| newest.is_some() && input.history.changes_of(name).last() == newest.as_ref();
+    let mut seen = BTreeSet::new();
+    previous
+        .layers
+        .iter()
+        .map(|layer| {
+            let mut members = Vec::new();
+            let mut dirty = false;
+            for name in &layer.components {
+                match by_name.get(name.as_str()) {
+                    Some(c) if seen.insert(name.as_str()) => {
+                        dirty |= changed_now(name);
+                        members.push(*c);
+                    }
+                    Some(_) => dirty = true,
+                    None => dirty = true,
+                }
+            }
+            Kept { members, dirty }
+        })
+        .collect()
+}
+
+fn is_clean(k: &Kept) -> bool {
+    !k.dirty && !k.members.is_empty()
+}
+
+fn clean_count(kept: &[Kept]) -> usize {
+    kept.iter().filter(|k| is_clean(k)).count()
+}
+
+fn size_of(k: &Kept) -> u64 {
+    k.members.iter().map(|c| c.size).sum()
+}
+
+/// Opens the smallest clean layers until the clean ones fit the budget and, when anything
+/// needs placing, leave at least one slot for the pool.
+fn open_slots(kept: &mut [Kept], has_new: bool, max_layers: usize) {
+    loop {
+        let clean = clean_count(kept);
+        let pooled = has_new || kept.iter().any(|k| k.dirty && !k.members.is_empty());
+        let needed = if pooled {
+            max_layers.saturating_sub(1)
+        } else {
+            max_layers
+        };
+        if clean <= needed {
+            return;
+        }
+        let smallest = (0..kept.len())
+            .filter(|&i| is_clean(&kept[i]))
+            .min_by_key(|&i| (size_of(&kept[i]), i));
+        match smallest {
+            Some(i) => kept[i].dirty = true,
+            None => return,
+        }
+    }
+}
+
+/// Components re-planned this build: members of dirty layers and new components.
+fn pool_of<'a>(kept: &[Kept<'a>], new: &[&'a Component]) -> Vec<&'a Component> {
+    let mut pool: Vec<&Component> = kept
+        .iter()
+        .filter(|k| k.dirty)
+        .flat_map(|k| k.members.iter().copied())
+        .chain(new.iter().copied())
+        .collect();
+    pool.sort_by(|a, b| a.name.cmp(&b.name));
+    pool
+}
+
+/// Paid re-balancing: dissolve the cheapest clean layers into the pool when the expected saving
+/// over `horizon_builds` exceeds the bytes re-sent, within `churn_budget` of the image.
+fn rebalance(
+    cluster: &Cluster,
+    input: &PlanInput,
+    model: &Model,
+    start: usize,
+    kept: &mut [Kept],
+    new: &[&Component],
+) {
+    if cluster.horizon_builds <= 0.0 || cluster.churn_budget <= 0.0 {
+        return;
+    }
+    let image: u64 = input.components.iter().map(|c| c.size).sum();
+    let allowance = (cluster.churn_budget * image as f64) as u64;
+    let mut candidates: Vec<usize> = (0..kept.len())
+        .filter(|&i| is_clean(&kept[i]) && size_of(&kept[i]) <= allowance)
+        .collect();
+    candidates.sort_by_key(|&i| (size_of(&kept[i]), i));
+    candidates.truncate(MAX_REBALANCE_TRIES);
+    if candidates.is_empty() {
+        return;
+    }
+    let baseline = expected(cluster, input, model, start, kept, new);
+    let mut best: Option<(usize, f64)> = None;
+    let mut spent = 0u64;
+    for (n, &i) in candidates.iter().enumerate() {
+        spent += size_of(&kept[i]);
+        if spent > allowance {
+            break;
+        }
+        kept[i].dirty = true;
+        let after = expected(cluster, input, model, start, kept, new);
+        let net = cluster.horizon_builds * (baseline - after) - spent as f64;
+        if net > 0.0 && best.is_none_or(|(_, b)| net > b) {
+            best = Some((n + 1, net));
+        }
+    }
+    let take = best.map_or(0, |(n, _)| n);
+    for (n, &i) in candidates.iter().enumerate() {
+        kept[i].dirty = n < take;
+    }
+}
+
+/// Rebalancing looks at no more than this many clean layers per build (each try re-optimises
+/// the pool once).
+const MAX_REBALANCE_TRIES: usize = 6;
+
+/// Expected download per build of the plan `kept` would give: clean layers as they are, the
+/// pool optimised into the remaining slots.
+fn expected(
+    cluster: &Cluster,
+    input: &PlanInput,
+    model: &Model,
+    start: usize,
+    kept: &[Kept],
+    new: &[&Component],
+) -> f64 {
+    let mut total = 0.0;
+    for k in kept.iter().filter(|k| is_clean(k)) {
+        let units = model::units(&k.members, input, model, start);
+        let all: Vec<usize> = (0..units.len()).collect();
+        total += merge::total_cost(&units, model, &[all]);
+    }
+    let pool = pool_of(kept, new);
+    let units = model::units(&pool, input, model, start);
+    let slots = input.max_layers.saturating_sub(clean_count(kept)).max(1);
+    let groups = cluster.optimise(&units, model, slots);
+    total + merge::total_cost(&units, model, &groups)
+}
+
+/// Clean layers in their old positions; pool layers fill the positions of dirty and empty
+/// layers in order, then go on top.
+fn assemble(kept: &[Kept], pool_layers: Vec<Layer>) -> Plan {
+    let mut pool = pool_layers.into_iter();
+    let mut layers = Vec::new();
+    for k in kept {
+        if is_clean(k) {
+            layers.push(Layer::new(k.members.iter().map(|c| c.name.clone())));
+        } else if let Some(layer) = pool.next() {
+            layers.push(layer);
+        }
+    }
+    layers.extend(pool);
+    layers.retain(|l| !l.components.is_empty());
+    Plan::new(layers)
+}
