@@ -60,8 +60,16 @@ fn sorted_lines(text: &str) -> Vec<String> {
 fn assert_same_lines(ours: &str, theirs: &str, what: &str) {
     let (ours, theirs) = (sorted_lines(ours), sorted_lines(theirs));
     if ours != theirs {
-        let only_ours: Vec<_> = ours.iter().filter(|l| !theirs.contains(l)).take(5).collect();
-        let only_theirs: Vec<_> = theirs.iter().filter(|l| !ours.contains(l)).take(5).collect();
+        let only_ours: Vec<_> = ours
+            .iter()
+            .filter(|l| !theirs.contains(l))
+            .take(5)
+            .collect();
+        let only_theirs: Vec<_> = theirs
+            .iter()
+            .filter(|l| !ours.contains(l))
+            .take(5)
+            .collect();
         panic!(
             "{what}: {} lines vs rpm's {}\nonly ours: {only_ours:#?}\nonly rpm's: {only_theirs:#?}",
             ours.len(),
@@ -174,8 +182,14 @@ fn al2023_equals_packages_csv() {
         rows += 1;
     }
     assert_eq!(rows, 103);
-    assert!(by_name["bash"].requires.iter().any(|r| r == "libc.so.6()(64bit)"));
-    assert!(by_name["glibc"].provides.iter().any(|r| r == "libc.so.6()(64bit)"));
+    assert!(by_name["bash"]
+        .requires
+        .iter()
+        .any(|r| r == "libc.so.6()(64bit)"));
+    assert!(by_name["glibc"]
+        .provides
+        .iter()
+        .any(|r| r == "libc.so.6()(64bit)"));
     assert!(!by_name["bash"].changelog_times.is_empty());
 }
 
@@ -212,7 +226,8 @@ fn database_with_corrupt_row() -> (tempfile::TempDir, PathBuf, i64) {
         [hnum],
     )
     .unwrap();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
     drop(conn);
     (dir, path, hnum)
 }

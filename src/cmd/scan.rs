@@ -1,9 +1,271 @@
-//! `rechunk scan` (being written).
+//! `rechunk scan`: load a root filesystem and report its packages, components, unowned
+//! content, skipped paths and `rpm -V` style warnings, as a table or as one JSON object.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rechunk_model::ComponentKind;
+use rechunk_rootfs::{load, LoadOptions, LoadedRoot, Rule};
+use serde::Serialize;
 
 /// Options of `rechunk scan`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Root filesystem to scan (a directory).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: PathBuf,
+    /// Print one JSON object (packages, components, unowned totals, skipped, warnings).
+    #[arg(long)]
+    pub json: bool,
+    /// Leave out sockets, FIFOs and device nodes (with a warning) instead of failing.
+    #[arg(long)]
+    pub skip_special_files: bool,
+    /// Skip unreadable paths and corrupt rpmdb rows (with a warning) instead of failing.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// One component per source rpm instead of per binary package.
+    #[arg(long)]
+    pub group_by_source: bool,
+    /// Do not read package files to compare their digests with the rpmdb (sizes, modes and
+    /// types are still compared).
+    #[arg(long)]
+    pub no_verify: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("rechunk scan is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let progress = Arc::new(AtomicU64::new(0));
+    let opts = LoadOptions {
+        skip_special_files: args.skip_special_files,
+        keep_going: args.keep_going,
+        group_by_source: args.group_by_source,
+        verify_digests: !args.no_verify,
+        progress: Some(progress.clone()),
+    };
+    let loaded = with_progress(&progress, || load(&args.rootfs, &opts))
+        .with_context(|| format!("scanning {}", args.rootfs.display()))?;
+    let report = Report::new(&args, &loaded);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        report.print(&mut out)?;
+    }
+    Ok(())
+}
+
+/// Runs `work` with a spinner on stderr counting scanned entries (hidden when stderr is not a
+/// terminal).
+fn with_progress<T>(count: &Arc<AtomicU64>, work: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} scanning: {pos} entries ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(count.load(Ordering::Relaxed));
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let result = work();
+    done.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    bar.finish_and_clear();
+    result
+}
+
+#[derive(Serialize)]
+struct PackageRow<'a> {
+    name: &'a str,
+    epoch: Option<u32>,
+    version: &'a str,
+    release: &'a str,
+    arch: &'a str,
+    /// Files the rpmdb lists for the package.
+    files: usize,
+    /// Installed size the rpmdb records.
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct ComponentRow<'a> {
+    name: &'a str,
+    kind: ComponentKind,
+    version: &'a str,
+    /// Non-directory entries placed in the component.
+    files: u64,
+    /// Bytes of its regular files (hardlinks counted once).
+    size: u64,
+}
+
+#[derive(Serialize, Default)]
+struct Totals {
+    entries: u64,
+    files: u64,
+    size: u64,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    rootfs: String,
+    rpmdb: Option<String>,
+    packages: Vec<PackageRow<'a>>,
+    components: Vec<ComponentRow<'a>>,
+    /// Everything, then what no package owns (split by the rule that placed it).
+    total: Totals,
+    unowned: Totals,
+    unowned_by_rule: BTreeMap<Rule, Totals>,
+    skipped: &'a [rechunk_rootfs::Skipped],
+    warnings: &'a [rechunk_rootfs::Warning],
+}
+
+impl<'a> Report<'a> {
+    fn new(args: &Args, l: &'a LoadedRoot) -> Self {
+        let packages = l
+            .packages
+            .iter()
+            .map(|p| PackageRow {
+                name: &p.name,
+                epoch: p.epoch,
+                version: &p.version,
+                release: &p.release,
+                arch: &p.arch,
+                files: p.files.len(),
+                size: p.size,
+            })
+            .collect();
+        let components = l
+            .components
+            .iter()
+            .map(|c| ComponentRow {
+                name: &c.name,
+                kind: c.kind,
+                version: &c.version,
+                files: c.files,
+                size: c.size,
+            })
+            .collect();
+        let (total, unowned, unowned_by_rule) = totals(l);
+        Report {
+            rootfs: args.rootfs.display().to_string(),
+            rpmdb: l.rpmdb.as_ref().map(|p| p.display().to_string()),
+            packages,
+            components,
+            total,
+            unowned,
+            unowned_by_rule,
+            skipped: &l.skipped,
+            warnings: &l.warnings,
+        }
+    }
+
+    fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut rows: Vec<&ComponentRow> = self.components.iter().collect();
+        rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.name.cmp(b.name)));
+        writeln!(
+            out,
+            "{:<48} {:<14} {:>8} {:>12}",
+            "COMPONENT", "KIND", "FILES", "SIZE"
+        )?;
+        for c in rows {
+            let kind = serde_json::to_value(c.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:<48} {:<14} {:>8} {:>12}",
+                c.name,
+                kind,
+                c.files,
+                human(c.size)
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} entries, {} files, {} in {} components from {} packages (rpmdb: {})",
+            self.total.entries,
+            self.total.files,
+            human(self.total.size),
+            self.components.len(),
+            self.packages.len(),
+            self.rpmdb.as_deref().unwrap_or("none")
+        )?;
+        writeln!(
+            out,
+            "unowned: {} files, {}",
+            self.unowned.files,
+            human(self.unowned.size)
+        )?;
+        for (rule, t) in &self.unowned_by_rule {
+            writeln!(out, "  {rule:?}: {} files, {}", t.files, human(t.size))?;
+        }
+        if !self.skipped.is_empty() {
+            writeln!(out, "skipped: {} paths (see --json)", self.skipped.len())?;
+        }
+        const SHOWN: usize = 20;
+        writeln!(out, "warnings: {}", self.warnings.len())?;
+        for w in self.warnings.iter().take(SHOWN) {
+            writeln!(out, "  {w}")?;
+        }
+        if self.warnings.len() > SHOWN {
+            writeln!(
+                out,
+                "  ... {} more (see --json)",
+                self.warnings.len() - SHOWN
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// All entries, and the unowned ones by rule.
+fn totals(l: &LoadedRoot) -> (Totals, Totals, BTreeMap<Rule, Totals>) {
+    let mut total = Totals::default();
+    let mut unowned = Totals::default();
+    let mut by_rule: BTreeMap<Rule, Totals> = BTreeMap::new();
+    for (i, e) in l.tree.entries.iter().enumerate() {
+        let file = !e.is_dir() as u64;
+        let add = |t: &mut Totals| {
+            t.entries += 1;
+            t.files += file;
+            t.size += e.size;
+        };
+        add(&mut total);
+        if l.package_of[i].is_none() {
+            add(&mut unowned);
+            add(by_rule.entry(l.rule[i]).or_default());
+        }
+    }
+    (total, unowned, by_rule)
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use rechunk_model::{Component, ComponentKind};
 use rechunk_rpmdb::Package;
 use serde::Serialize;
@@ -382,30 +383,43 @@ fn add_sizes(tree: &Tree, owner: &[usize], components: &mut [Component]) {
     }
 }
 
-/// Non-package components get a digest over their entries' metadata (path, type, mode,
-/// owner, size, mtime, link target, xattrs): it changes iff what is recorded changes.
+/// Non-package components get a digest over their entries (path, type, mode, owner, size,
+/// link target, xattrs and the content of regular files): it changes iff what would go into
+/// the image changes. Only unowned content is read, in parallel.
 fn set_content_versions(tree: &Tree, owner: &[usize], components: &mut [Component]) {
+    let unversioned: Vec<usize> = (0..tree.entries.len())
+        .filter(|&i| components[owner[i]].version.is_empty())
+        .collect();
+    let contents: Vec<Option<[u8; 32]>> = unversioned
+        .par_iter()
+        .map(|&i| {
+            let e = &tree.entries[i];
+            (e.kind == EntryKind::Regular)
+                .then(|| content_digest(&tree.root.join(&e.path)))
+                .flatten()
+        })
+        .collect();
     let mut hashers: HashMap<usize, Sha256> = HashMap::new();
-    for (e, &ci) in tree.entries.iter().zip(owner) {
-        if !components[ci].version.is_empty() {
-            continue;
-        }
-        let h = hashers.entry(ci).or_default();
+    for (&i, content) in unversioned.iter().zip(&contents) {
+        let e = &tree.entries[i];
+        let h = hashers.entry(owner[i]).or_default();
         h.update(e.path.as_os_str().as_encoded_bytes());
-        let link = match &e.kind {
-            EntryKind::Symlink(t) => t.as_os_str().as_encoded_bytes(),
-            _ => b"",
-        };
-        let kind = match e.kind {
-            EntryKind::Regular => 'f',
-            EntryKind::Directory => 'd',
-            EntryKind::Symlink(_) => 'l',
+        let (kind, link) = match &e.kind {
+            EntryKind::Regular => ('f', &b""[..]),
+            EntryKind::Directory => ('d', &b""[..]),
+            EntryKind::Symlink(t) => ('l', t.as_os_str().as_encoded_bytes()),
         };
         h.update(format!(
-            "\0{kind}\0{:o}\0{}\0{}\0{}\0{}\0",
-            e.mode, e.uid, e.gid, e.size, e.mtime
+            "\0{kind}\0{:o}\0{}\0{}\0{}\0",
+            e.mode, e.uid, e.gid, e.size
         ));
         h.update(link);
+        match content {
+            Some(d) => h.update(d),
+            // Unreadable now (it was readable during the scan): the mtime stands in.
+            None if e.kind == EntryKind::Regular => h.update(e.mtime.to_le_bytes()),
+            None => {}
+        }
         for (n, v) in &e.xattrs {
             h.update(n.as_encoded_bytes());
             h.update(v);
@@ -415,8 +429,23 @@ fn set_content_versions(tree: &Tree, owner: &[usize], components: &mut [Componen
     for (ci, h) in hashers {
         components[ci].version = hex::encode(&h.finalize()[..16]);
     }
-    for c in components.iter_mut().filter(|c| c.version.is_empty()) {
-        c.version = short_digest(b""); // a package component without packages cannot occur
+}
+
+/// SHA-256 of a regular file's content, opened without following a symlink.
+fn content_digest(path: &Path) -> Option<[u8; 32]> {
+    use std::io::Read;
+    let flags =
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty()).ok()?;
+    let mut file = std::fs::File::from(fd);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(h.finalize().into()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(_) => return None,
+        }
     }
 }
 

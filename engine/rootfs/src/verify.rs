@@ -93,6 +93,13 @@ fn check(tree: &Tree, c: &Check, digests: bool) -> Option<Warning> {
             f.mode & 0o7777
         )));
     }
+    let has_caps = e.xattrs.iter().any(|(n, _)| n == "security.capability");
+    if has_caps != f.caps.is_some() {
+        return Some(warn(match &f.caps {
+            Some(c) => format!("capabilities {c} missing"),
+            None => "file capabilities set (security.capability), none recorded".to_owned(),
+        }));
+    }
     match &e.kind {
         EntryKind::Symlink(target) => {
             let want = f.link_target.as_deref().unwrap_or("");

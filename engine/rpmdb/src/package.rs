@@ -51,6 +51,8 @@ pub struct PackageFile {
     /// False when rpm did not put the file on disk (FILESTATES "not installed" or "wrong
     /// color": `--excludedocs`, `tsflags=nodocs`, multilib losers).
     pub installed: bool,
+    /// File capabilities in text form (`cap_net_raw=ep`), when the package sets them.
+    pub caps: Option<String>,
 }
 
 /// File type bits of `st_mode`.
@@ -244,6 +246,7 @@ fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
     let groups = strs(IndexTag::RPMTAG_FILEGROUPNAME)?;
     let links = strs(IndexTag::RPMTAG_FILELINKTOS)?;
     let states = ints(IndexTag::RPMTAG_FILESTATES)?;
+    let caps = strs(IndexTag::RPMTAG_FILECAPS)?;
     let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
     Ok((0..n)
         .map(|i| PackageFile {
@@ -257,6 +260,7 @@ fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
             group: groups[i].clone(),
             link_target: non_empty(&links[i]),
             installed: !matches!(states[i], STATE_NOT_INSTALLED | STATE_WRONG_COLOR),
+            caps: non_empty(&caps[i]),
         })
         .collect())
 }
