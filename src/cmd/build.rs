@@ -1,9 +1,342 @@
-//! `rechunk build` (being written).
+//! `rechunk build` (also the default action): scan a root filesystem, plan its layers with a
+//! strategy (keeping a previous image's plan stable when given), and write a reproducible OCI
+//! image.
 
-/// Options of `rechunk build`.
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rechunk_model::PLAN_RECORD_VERSION;
+use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
+use rechunk_oci::{
+    build_image, component_versions, interrupt, open_image, previous_plan, BuildRequest,
+    Compression, ImageRef, PreviousPlan, Progress,
+};
+use rechunk_rootfs::{load, LoadOptions};
+use serde_json::Value;
+
+use super::inspect::human_bytes;
+
+/// Docker and most registries refuse images with more layers than this.
+const DOCKER_LAYER_LIMIT: usize = 127;
+
+/// Options of `rechunk build`. All optional at the clap level because they are also the
+/// top-level options of the default action; `--rootfs` and `--output` are checked in `run`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Root filesystem to re-layer (required).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Where to write the image (required): oci:DIR[:TAG] or oci-archive:FILE[:TAG]. TAG
+    /// defaults to `latest`; an existing OCI layout DIR gets the tag added.
+    #[arg(long, short = 'o', value_name = "REF")]
+    pub output: Option<String>,
+    /// Layering strategy (see `rechunk strategies`).
+    #[arg(long, default_value = "cluster")]
+    pub strategy: String,
+    /// Strategy parameter KEY=VALUE (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Most layers the image may have (warns above 127, the Docker limit).
+    #[arg(long, default_value_t = 64)]
+    pub max_layers: usize,
+    /// Layer compression: gzip[:LEVEL] (0-9, default 6), zstd[:LEVEL] (1-22, default 3), none.
+    #[arg(long, default_value = "gzip", value_parser = parse_compression)]
+    pub compression: Compression,
+    /// Layers written in parallel [default: number of CPUs]. The output does not depend on it.
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Config label KEY=VALUE (repeatable); applied after carried-over labels.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Config to carry over (env, cmd, entrypoint, labels, architecture): an OCI image config
+    /// JSON file, or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG]) whose config is used.
+    #[arg(long, value_name = "FILE|IMAGE")]
+    pub config: Option<String>,
+    /// The image this one updates (oci:, oci-archive: or a manifest/config/`skopeo inspect`
+    /// JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
+    /// handed to the strategy to keep unchanged layers identical.
+    #[arg(long, value_name = "IMAGE")]
+    pub previous: Option<String>,
+    /// Skip sockets, FIFOs and device nodes (with a warning) instead of failing on them.
+    #[arg(long)]
+    pub skip_special_files: bool,
+    /// Report unreadable entries and corrupt rpmdb rows as warnings instead of failing.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// One component per source rpm instead of per binary package.
+    #[arg(long)]
+    pub group_by_source: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("rechunk build is not implemented yet")
+fn parse_compression(s: &str) -> Result<Compression, String> {
+    s.parse()
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let Some(rootfs) = args.rootfs.clone() else {
+        bail!("--rootfs DIR is required (see `rechunk build --help`)");
+    };
+    let Some(output) = args.output.as_deref() else {
+        bail!("--output oci:DIR[:TAG] or oci-archive:FILE[:TAG] is required");
+    };
+    let output = ImageRef::parse_output(output)?;
+    let labels = parse_pairs(&args.labels, "--label")?;
+    let params = parse_pairs(&args.params, "--param")?.into_iter().collect();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    if args.max_layers == 0 {
+        bail!("--max-layers must be at least 1");
+    }
+    if args.max_layers > DOCKER_LAYER_LIMIT {
+        tracing::warn!(
+            "--max-layers {} is above {DOCKER_LAYER_LIMIT}: Docker refuses such images \
+             (podman accepts up to 500)",
+            args.max_layers
+        );
+    }
+    let strategy = rechunk_strategies::by_name(&args.strategy, &params)?;
+    let source_date_epoch = source_date_epoch()?;
+    let created = source_date_epoch.unwrap_or_else(now);
+    let base_config = args.config.as_deref().map(read_config).transpose()?;
+    let previous = match args.previous.as_deref() {
+        Some(p) => read_previous(p)?,
+        None => None,
+    };
+    interrupt::install_handlers();
+
+    let loaded = scan(&rootfs, &args)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{}: {}", w.path.display(), w.message);
+    }
+    let history = history_with(&previous, &loaded.components, created);
+    let plan = strategy
+        .plan(&PlanInput {
+            components: &loaded.components,
+            now: created,
+            history: &history,
+            previous: previous.as_ref().map(|p| &p.plan),
+            max_layers: args.max_layers,
+        })
+        .with_context(|| format!("planning with strategy {}", args.strategy))?;
+    plan.validate(&loaded.components, args.max_layers)
+        .with_context(|| format!("strategy {} made an invalid plan", args.strategy))?;
+    let record = PlanRecord {
+        version: PLAN_RECORD_VERSION,
+        strategy: args.strategy.clone(),
+        max_layers: args.max_layers,
+        plan: plan.clone(),
+        components: component_versions(&loaded.components),
+        history,
+    };
+
+    let bar =
+        progress_bar("{msg:>8} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} ({eta})");
+    let on_progress = |p: Progress| match p {
+        Progress::Start { layers, bytes } => {
+            bar.set_length(bytes);
+            bar.set_message(format!("{layers} layers"));
+        }
+        Progress::LayerDone { bytes } => bar.inc(bytes),
+    };
+    let report = build_image(&BuildRequest {
+        tree: &loaded.tree,
+        components: &loaded.components,
+        owner: &loaded.owner,
+        plan: &plan,
+        record: &record,
+        output: &output,
+        compression: args.compression,
+        jobs,
+        created,
+        clamp_mtime: source_date_epoch,
+        labels: &labels,
+        base_config: base_config.as_ref(),
+        progress: Some(&on_progress),
+    })
+    .with_context(|| format!("writing {output}"))?;
+    bar.finish_and_clear();
+
+    let content: u64 = report.layers.iter().map(|l| l.content_bytes).sum();
+    let largest = report.layers.iter().map(|l| l.size).max().unwrap_or(0);
+    eprintln!("wrote {}", report.reference);
+    eprintln!("  manifest    {}", report.manifest_digest);
+    eprintln!(
+        "  layers      {} of at most {} ({} plan layers), strategy {}{}",
+        report.layers.len(),
+        args.max_layers,
+        plan.len(),
+        args.strategy,
+        previous.as_ref().map_or(String::new(), |p| format!(
+            ", previous plan from {:?}",
+            p.format
+        ))
+    );
+    eprintln!(
+        "  size        {} compressed ({}), {} of files; largest layer {}",
+        human_bytes(report.compressed_bytes),
+        args.compression,
+        human_bytes(content),
+        human_bytes(largest)
+    );
+    eprintln!(
+        "  components  {} from {} entries; {} warnings{}",
+        loaded.components.len(),
+        loaded.tree.entries.len(),
+        loaded.warnings.len(),
+        if report.bootable {
+            "; bootable (containers.bootc=1)"
+        } else {
+            ""
+        }
+    );
+    eprintln!(
+        "  time        {:.1}s with {jobs} jobs",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Scans the rootfs with a live counter of entries.
+fn scan(rootfs: &std::path::Path, args: &Args) -> anyhow::Result<rechunk_rootfs::LoadedRoot> {
+    let count = Arc::new(AtomicU64::new(0));
+    let bar = progress_bar("{msg:>8} {spinner} {pos} entries ({elapsed})");
+    bar.set_message("scanning");
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(count.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let opts = LoadOptions {
+        skip_special_files: args.skip_special_files,
+        keep_going: args.keep_going,
+        group_by_source: args.group_by_source,
+        progress: Some(count),
+        ..LoadOptions::default()
+    };
+    let loaded = load(rootfs, &opts);
+    done.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    bar.finish_and_clear();
+    loaded.with_context(|| format!("scanning {}", rootfs.display()))
+}
+
+/// A bar on stderr; indicatif hides it when stderr is not a terminal.
+fn progress_bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The change history to plan with: the previous record's, or (for formats that only know
+/// versions) one seeded with the previous image's versions; then this build observed.
+fn history_with(
+    previous: &Option<PreviousPlan>,
+    components: &[rechunk_model::Component],
+    now: Timestamp,
+) -> ChangeHistory {
+    let mut history = previous
+        .as_ref()
+        .map(|p| p.history.clone())
+        .unwrap_or_default();
+    if let Some(p) = previous {
+        if history.builds.is_empty() && !p.versions.is_empty() {
+            let comps = p
+                .versions
+                .iter()
+                .map(|(n, v)| {
+                    rechunk_model::Component::new(
+                        n.clone(),
+                        rechunk_model::ComponentKind::Package,
+                        v.clone(),
+                        0,
+                    )
+                })
+                .collect();
+            history.observe(&Snapshot::new("previous", now - 1, comps));
+        }
+    }
+    history.observe(&Snapshot::new("build", now, components.to_vec()));
+    history
+}
+
+fn read_previous(s: &str) -> anyhow::Result<Option<PreviousPlan>> {
+    let reference = ImageRef::parse(s)?;
+    let image =
+        open_image(&reference).with_context(|| format!("reading previous image {reference}"))?;
+    let previous = previous_plan(&image)?;
+    if previous.is_none() {
+        tracing::warn!(
+            "{reference} carries no plan (no rechunk label, ostree.components annotations or \
+             dev.hhd.rechunk.info label): planning from scratch"
+        );
+    }
+    Ok(previous)
+}
+
+/// `--config`: an image reference, or a JSON file holding an image config (or just its
+/// `config` section).
+fn read_config(s: &str) -> anyhow::Result<Value> {
+    if s.starts_with("oci:") || s.starts_with("oci-archive:") {
+        let reference = ImageRef::parse(s)?;
+        let image = open_image(&reference).with_context(|| format!("reading {reference}"))?;
+        return image
+            .config
+            .with_context(|| format!("{reference} has no image config"));
+    }
+    let bytes = std::fs::read(s).with_context(|| format!("reading {s}"))?;
+    let v: Value = serde_json::from_slice(&bytes).with_context(|| format!("parsing {s}"))?;
+    if !v.is_object() {
+        bail!("{s}: an image config must be a JSON object");
+    }
+    let is_full = ["config", "architecture", "os", "rootfs"]
+        .iter()
+        .any(|k| v.get(k).is_some());
+    Ok(if is_full {
+        v
+    } else {
+        serde_json::json!({ "config": v })
+    })
+}
+
+fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as Timestamp)
+}
+
+fn source_date_epoch() -> anyhow::Result<Option<Timestamp>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.is_empty() => s
+            .trim()
+            .parse::<Timestamp>()
+            .map(Some)
+            .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds")),
+        _ => Ok(None),
+    }
+}
+
+fn parse_pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("{flag} {s:?}: expected KEY=VALUE"),
+        })
+        .collect()
 }

@@ -1,0 +1,400 @@
+//! `rechunk build` (the default action), `inspect` and `diff`, driving the binary on a real
+//! rpm-built root filesystem and checking the result with umoci and skopeo.
+
+mod fixture;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fixture::Fixture;
+use rechunk_rootfs::{scan, EntryKind, InodeId, ScanOptions, Tree};
+use serde_json::Value;
+
+const EPOCH: &str = "1700000000";
+
+fn rechunk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rechunk"))
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .expect("running rechunk")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = rechunk(args);
+    assert!(
+        out.status.success(),
+        "rechunk {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn inspect(reference: &str) -> Value {
+    serde_json::from_str(&ok(&["inspect", "--json", reference])).expect("inspect --json")
+}
+
+fn layer_digests(v: &Value) -> Vec<String> {
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn scan_tree(root: &Path) -> Tree {
+    scan(root, &ScanOptions::default()).expect("scan").tree
+}
+
+/// Differences between the input tree and the unpacked one: kind, mode, owner, size, content,
+/// symlink target, xattrs (minus `security.selinux`), clamped file mtimes, hardlink groups.
+fn differences(a: &Tree, b: &Tree, clamp: i64) -> Vec<String> {
+    type Key = (
+        EntryKind,
+        u32,
+        u32,
+        u32,
+        u64,
+        Vec<(std::ffi::OsString, Vec<u8>)>,
+        i64,
+    );
+    let norm = |t: &Tree| -> BTreeMap<PathBuf, Key> {
+        t.entries
+            .iter()
+            .map(|e| {
+                let x = e
+                    .xattrs
+                    .iter()
+                    .filter(|(n, _)| n != "security.selinux")
+                    .cloned()
+                    .collect();
+                let mtime = if e.kind == EntryKind::Regular {
+                    e.mtime.min(clamp)
+                } else {
+                    0
+                };
+                (
+                    e.path.clone(),
+                    (e.kind.clone(), e.mode, e.uid, e.gid, e.size, x, mtime),
+                )
+            })
+            .collect()
+    };
+    let (na, nb) = (norm(a), norm(b));
+    let mut diffs = Vec::new();
+    for (p, ka) in &na {
+        match nb.get(p) {
+            None => diffs.push(format!("{}: missing after unpack", p.display())),
+            Some(kb) if kb != ka => diffs.push(format!("{}: {ka:?} vs {kb:?}", p.display())),
+            Some(_) if ka.0 == EntryKind::Regular => {
+                if fs::read(a.root.join(p)).unwrap() != fs::read(b.root.join(p)).unwrap() {
+                    diffs.push(format!("{}: content differs", p.display()));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for p in nb.keys().filter(|p| !na.contains_key(*p)) {
+        diffs.push(format!("{}: only after unpack", p.display()));
+    }
+    let groups = |t: &Tree| {
+        let mut g: BTreeMap<InodeId, Vec<PathBuf>> = BTreeMap::new();
+        for e in &t.entries {
+            if let Some(id) = e.hardlink {
+                g.entry(id).or_default().push(e.path.clone());
+            }
+        }
+        let mut v: Vec<_> = g.into_values().collect();
+        v.sort();
+        v
+    };
+    if groups(a) != groups(b) {
+        diffs.push(format!(
+            "hardlink groups {:?} vs {:?}",
+            groups(a),
+            groups(b)
+        ));
+    }
+    diffs
+}
+
+#[test]
+fn default_action_builds_an_image_umoci_unpacks_to_the_input() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("img");
+    let out = format!("oci:{}:v1", layout.display());
+    let root = f.root.to_str().unwrap();
+    let built = rechunk(&[
+        "--rootfs",
+        root,
+        "--output",
+        &out,
+        "--label",
+        "org.example=1",
+    ]);
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("wrote {out}")),
+        "summary: {stderr}"
+    );
+
+    let bundle = work.path().join("bundle");
+    let umoci = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", layout.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        umoci.status.success(),
+        "{}",
+        String::from_utf8_lossy(&umoci.stderr)
+    );
+    let input = scan_tree(&f.root);
+    let unpacked = scan_tree(&bundle.join("rootfs"));
+    let diffs = differences(&input, &unpacked, EPOCH.parse().unwrap());
+    assert!(
+        diffs.is_empty(),
+        "unpacked image differs:\n{}",
+        diffs.join("\n")
+    );
+    let find = |p: &str| {
+        input
+            .entries
+            .iter()
+            .find(|e| e.path == Path::new(p))
+            .unwrap()
+    };
+    assert_eq!(find("usr/bin/su-helper").mode, 0o4755);
+    assert!(find("usr/bin/ping-helper")
+        .xattrs
+        .iter()
+        .any(|(n, v)| n == "security.capability" && v[..] == fixture::CAP_NET_RAW_EP));
+    assert!(find("usr/bin/tool-hard1").hardlink.is_some());
+
+    let v = inspect(&out);
+    let labels: Vec<&str> = v["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"org.example") && labels.contains(&"dev.rechunk.plan"),
+        "{labels:?}"
+    );
+    assert_eq!(v["plan_format"], "Record");
+    let all: Vec<String> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["components"].as_array().unwrap().clone())
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert!(all.contains(&"fixture-tools".to_string()), "{all:?}");
+    assert!(all.contains(&"fixture-libs".to_string()), "{all:?}");
+
+    let skopeo = Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci:{}:v1", layout.display()))
+        .output()
+        .unwrap();
+    assert!(
+        skopeo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&skopeo.stderr)
+    );
+}
+
+#[test]
+fn jobs_do_not_change_the_manifest_and_previous_keeps_unchanged_layers() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let root = f.root.to_str().unwrap();
+    let layout = work.path().join("img");
+    let v1 = format!("oci:{}:v1", layout.display());
+    let archive = format!("oci-archive:{}:v1", work.path().join("v1.tar").display());
+    ok(&["build", "--rootfs", root, "--output", &v1, "--jobs", "1"]);
+    ok(&[
+        "build", "--rootfs", root, "--output", &archive, "--jobs", "2",
+    ]);
+    let a = inspect(&v1);
+    let b = inspect(&archive);
+    assert_eq!(a["manifest_digest"], b["manifest_digest"]);
+
+    // Change one package's file in place (same size), then build v2 against v1.
+    let lib = f.path("usr/lib/fixture/libfixture.so.1");
+    let mut content = fs::read(&lib).unwrap();
+    content[0] ^= 0x55;
+    fs::write(&lib, &content).unwrap();
+    let v2 = format!("oci:{}:v2", layout.display());
+    let out = rechunk(&["--rootfs", root, "--output", &v2, "--previous", &v1]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("previous plan from Record"), "{stderr}");
+    let c = inspect(&v2);
+    let (old, new) = (layer_digests(&a), layer_digests(&c));
+    assert_eq!(old.len(), new.len());
+    let holds_libs: Vec<bool> = a["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "fixture-libs")
+        })
+        .collect();
+    let changed: Vec<bool> = old.iter().zip(&new).map(|(x, y)| x != y).collect();
+    assert_eq!(
+        changed, holds_libs,
+        "only the layer holding fixture-libs may change"
+    );
+
+    let diff: Value = serde_json::from_str(&ok(&["diff", "--json", &v1, &v2])).unwrap();
+    assert_eq!(diff["layers_fetched"], 1);
+    assert_eq!(diff["layers_total"], new.len());
+}
+
+#[test]
+fn previous_plans_from_rpm_ostree_and_hhd_formats_are_used() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let root = f.root.to_str().unwrap();
+    // rpm-ostree: a manifest whose layers carry `ostree.components`.
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{}", "0".repeat(64)), "size": 2},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+             "digest": format!("sha256:{}", "1".repeat(64)), "size": 10,
+             "annotations": {"ostree.components": "fixture-tools,fixture-libs"}}
+        ]
+    });
+    let manifest_path = work.path().join("manifest.json");
+    fs::write(&manifest_path, manifest.to_string()).unwrap();
+    // hhd-dev/rechunk: a config with its label.
+    let info = r#"{"version":2,"uniq":"","revision":null,"packages":{"fixture-tools":"1.0-1"},"layers":[["dedi:meta:fixture-libs"],["fixture-tools"]]}"#;
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "config": {"Labels": {"dev.hhd.rechunk.info": info}},
+        "rootfs": {"type": "layers", "diff_ids": []}});
+    let config_path = work.path().join("config.json");
+    fs::write(&config_path, config.to_string()).unwrap();
+    for (previous, format) in [(&manifest_path, "OstreeComponents"), (&config_path, "Hhd")] {
+        let out_path = work.path().join(format);
+        let out = rechunk(&[
+            "--rootfs",
+            root,
+            "--output",
+            &format!("oci:{}", out_path.display()),
+            "--previous",
+            previous.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("previous plan from {format}")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_is_carried_over_and_bad_input_fails_cleanly() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let root = f.root.to_str().unwrap();
+    let config = work.path().join("config.json");
+    fs::write(
+        &config,
+        r#"{"architecture":"arm64","os":"linux","config":{"Env":["A=1"],"Cmd":["/sbin/init"],"Labels":{"from.base":"yes"}}}"#,
+    )
+    .unwrap();
+    let out = format!("oci:{}", work.path().join("img").display());
+    ok(&[
+        "--rootfs",
+        root,
+        "--output",
+        &out,
+        "--config",
+        config.to_str().unwrap(),
+        "--compression",
+        "zstd",
+    ]);
+    let layout = work.path().join("img");
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+    let v = inspect(&out);
+    assert_eq!(v["architecture"], "arm64");
+    assert!(v["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l == "from.base"));
+    assert!(v["layers"][0]["media_type"]
+        .as_str()
+        .unwrap()
+        .ends_with("+zstd"));
+
+    // Missing rootfs: an error naming it, exit 1, and nothing created.
+    let missing = work.path().join("nope");
+    let dest = work.path().join("never");
+    let failed = rechunk(&[
+        "--rootfs",
+        missing.to_str().unwrap(),
+        "--output",
+        &format!("oci:{}", dest.display()),
+    ]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains(missing.to_str().unwrap()));
+    assert!(!dest.exists());
+    let siblings: Vec<_> = fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        siblings
+            .iter()
+            .all(|n| !n.to_string_lossy().contains("rechunk-")),
+        "{siblings:?}"
+    );
+    // Bad option values are usage errors.
+    assert_eq!(
+        rechunk(&["--rootfs", root, "--output", &out, "--compression", "xz"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = rechunk(&["--rootfs", root, "--output", "docker://x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oci:DIR"));
+}
+
+#[test]
+fn diff_of_the_two_real_fcos_manifests() {
+    let v: Value = serde_json::from_str(&ok(&[
+        "diff",
+        "--json",
+        "tests/data/manifest1.json",
+        "tests/data/manifest2.json",
+    ]))
+    .unwrap();
+    assert_eq!(v["download_bytes"], 170_472_856);
+    assert_eq!(v["layers_total"], 51);
+    assert_eq!(v["layers_fetched"], 4);
+    let reuse = v["reuse_ratio"].as_f64().unwrap();
+    assert!((reuse - (1.0 - 170_472_856.0 / v["image_bytes"].as_f64().unwrap())).abs() < 1e-12);
+}
