@@ -370,3 +370,103 @@ fn scan_json_contract() {
         "{text}"
     );
 }
+
+/// ostree-style trees keep /etc as /usr/etc: rpm's `/etc/x` is found there.
+#[test]
+fn usr_etc_holds_the_packages_etc_files() {
+    let f = Fixture::standard();
+    std::fs::create_dir_all(f.path("usr/etc")).unwrap();
+    std::fs::rename(f.path("etc/tool.conf"), f.path("usr/etc/tool.conf")).unwrap();
+    let l = load(&f.root, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        component_of(&l, "usr/etc/tool.conf"),
+        ("fixture-tools", Rule::Package)
+    );
+}
+
+/// `user.component` beats package ownership and is inherited; a child may override it; every
+/// link of a hardlinked inode follows its strongest link.
+#[test]
+fn xattr_component_precedence_and_hardlinks() {
+    let f = Fixture::standard();
+    f.set_xattr("usr/share/tool", "user.component", b"tool-data");
+    std::fs::hard_link(f.path("usr/bin/tool"), f.path("opt/tool-alias")).unwrap();
+    f.file("srv/custom/sub/own", b"o", 0o644);
+    f.set_xattr("srv/custom/sub/own", "user.component", b"other");
+    let l = load(&f.root, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        component_of(&l, "usr/share/tool/empty"),
+        ("tool-data", Rule::Xattr)
+    );
+    assert_eq!(
+        component_of(&l, "srv/custom/sub/own"),
+        ("other", Rule::Xattr)
+    );
+    assert_eq!(
+        component_of(&l, "srv/custom/sub/b"),
+        ("custom-data", Rule::Xattr)
+    );
+    // An unowned link sorts first, yet the package's link decides.
+    assert_eq!(
+        component_of(&l, "usr/bin/tool"),
+        ("fixture-tools", Rule::Package)
+    );
+    assert_eq!(
+        component_of(&l, "opt/tool-alias"),
+        ("fixture-tools", Rule::Hardlink)
+    );
+    // The package record still owns the path for the rpm -V view.
+    let (i, _) = entry(&l, "usr/share/tool/empty");
+    assert!(l.package_of[i].is_some());
+}
+
+/// `--group-by-source` on the real AL2023 database: one component per source rpm, the set
+/// of names derived independently from `rpm -qa`'s SOURCERPM column (packages.csv).
+#[test]
+fn group_by_source_on_al2023() {
+    let f = Fixture::empty();
+    let db = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rpmdb/al2023");
+    std::fs::create_dir_all(f.path("usr/lib/sysimage/rpm")).unwrap();
+    std::fs::copy(
+        db.join("rpmdb.sqlite"),
+        f.path("usr/lib/sysimage/rpm/rpmdb.sqlite"),
+    )
+    .unwrap();
+    let csv = std::fs::read_to_string(db.join("packages.csv")).unwrap();
+    let want: BTreeSet<String> = csv
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('¶').collect();
+            match f[5].strip_suffix(".src.rpm") {
+                // name-version-release: drop the last two dash-separated fields.
+                Some(stem) => stem.rsplitn(3, '-').nth(2).unwrap().to_owned(),
+                None => f[1].to_owned(), // gpg-pubkey has no source rpm
+            }
+        })
+        .collect();
+    let opts = LoadOptions {
+        group_by_source: true,
+        ..LoadOptions::default()
+    };
+    let l = load(&f.root, &opts).unwrap();
+    let got: BTreeSet<String> = l
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::SourcePackage)
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(got, want);
+    assert!(got.len() < 103, "subpackages share a source");
+    let glibc = l.components.iter().find(|c| c.name == "glibc").unwrap();
+    assert!(!glibc.changelog_times.is_empty() && glibc.build_time.is_some());
+    // Without grouping: one component per package, gpg-pubkey included.
+    let l = load(&f.root, &LoadOptions::default()).unwrap();
+    let packages = l
+        .components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Package)
+        .count();
+    assert_eq!(packages, 103);
+    // The files are absent from this tree: the rpm -V view says so.
+    assert!(l.warnings.iter().any(|w| w.kind == WarningKind::Missing));
+}

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use rechunk_model::ComponentKind;
 use rechunk_rootfs::{load, LoadOptions, LoadedRoot, Rule};
 use serde::Serialize;
@@ -46,8 +45,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         verify_digests: !args.no_verify,
         progress: Some(progress.clone()),
     };
-    let loaded = with_progress(&progress, || load(&args.rootfs, &opts))
-        .with_context(|| format!("scanning {}", args.rootfs.display()))?;
+    // Every load error names its full path already.
+    let loaded = with_progress(&progress, || load(&args.rootfs, &opts))?;
     let report = Report::new(&args, &loaded);
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -182,10 +181,8 @@ impl<'a> Report<'a> {
             "COMPONENT", "KIND", "FILES", "SIZE"
         )?;
         for c in rows {
-            let kind = serde_json::to_value(c.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let kind = serde_json::to_value(c.kind).unwrap_or_default();
+            let kind = kind.as_str().unwrap_or("?");
             writeln!(
                 out,
                 "{:<48} {:<14} {:>8} {:>12}",
@@ -213,7 +210,9 @@ impl<'a> Report<'a> {
             human(self.unowned.size)
         )?;
         for (rule, t) in &self.unowned_by_rule {
-            writeln!(out, "  {rule:?}: {} files, {}", t.files, human(t.size))?;
+            let rule = serde_json::to_value(rule).unwrap_or_default();
+            let rule = rule.as_str().unwrap_or("?");
+            writeln!(out, "  {rule}: {} files, {}", t.files, human(t.size))?;
         }
         if !self.skipped.is_empty() {
             writeln!(out, "skipped: {} paths (see --json)", self.skipped.len())?;

@@ -15,8 +15,8 @@
 //! 6. [`Rule::TopLevelDir`]: the rest, one component per top-level directory
 //!    (`unpackaged:/etc`, `unpackaged:/opt`, `unpackaged:/` for files in the root itself).
 //!
-//! Afterwards every link of a hardlinked inode joins the component of its first path
-//! ([`Rule::Hardlink`]): one inode cannot be split across layers.
+//! Afterwards every link of a hardlinked inode joins the component of its strongest link (by
+//! the rule order above, then path) as [`Rule::Hardlink`]: one inode cannot span layers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -264,16 +264,25 @@ fn is_initramfs(path: &Path) -> bool {
         if *u == "usr" && *l == "lib" && *m == "modules" && *f == "initramfs.img")
 }
 
-/// Every link of one inode goes with its first path (sorted order), whatever rule placed it.
+/// Every link of one inode goes where its strongest link went: the first by rule order
+/// (xattr, package, ... top-level dir), then path. One inode cannot span layers.
 fn join_hardlinks(tree: &Tree, placements: &mut [Placement]) {
-    let mut first: HashMap<InodeId, usize> = HashMap::new();
+    let mut head: HashMap<InodeId, usize> = HashMap::new();
     for (i, e) in tree.entries.iter().enumerate() {
         let Some(id) = e.hardlink else { continue };
-        let head = *first.entry(id).or_insert(i);
-        if head != i && placements[head].name != placements[i].name {
+        let h = head.entry(id).or_insert(i);
+        if placements[i].rule < placements[*h].rule {
+            *h = i;
+        }
+    }
+    for (i, e) in tree.entries.iter().enumerate() {
+        let Some(h) = e.hardlink.and_then(|id| head.get(&id).copied()) else {
+            continue;
+        };
+        if placements[h].name != placements[i].name {
             placements[i] = Placement {
-                name: placements[head].name.clone(),
-                kind: placements[head].kind,
+                name: placements[h].name.clone(),
+                kind: placements[h].kind,
                 rule: Rule::Hardlink,
             };
         }

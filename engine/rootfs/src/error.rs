@@ -8,11 +8,11 @@ use std::path::PathBuf;
 /// A fatal problem: the load stops.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {op}: {source}", path = .path.display())]
+    #[error("{path}: {op}: {err}", path = .path.display())]
     Io {
         path: PathBuf,
         op: &'static str,
-        source: io::Error,
+        err: io::Error,
     },
     #[error("{path}: is a {kind}; sockets, FIFOs and device nodes cannot go into an image (--skip-special-files leaves them out)", path = .path.display())]
     SpecialFile { path: PathBuf, kind: &'static str },
@@ -28,11 +28,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, err: io::Error) -> Self {
         Error::Io {
             path: path.into(),
             op,
-            source,
+            err,
         }
     }
 }

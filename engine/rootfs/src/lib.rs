@@ -163,7 +163,7 @@ fn resolve_error(tree: &Tree, e: ResolveError) -> Error {
         ResolveError::Loop { link } => Error::Io {
             path: tree.root.join(link),
             op: "resolving the rpm database location",
-            source: io::Error::other("too many levels of symbolic links"),
+            err: io::Error::other("too many levels of symbolic links"),
         },
     }
 }

@@ -60,6 +60,9 @@ struct Walk<'a> {
 
 /// Walks `root` and records every entry; see the module doc for the guarantees.
 pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Scan, Error> {
+    // Messages name full paths; symlinks in the root's own path are the user's choice.
+    let root = &std::path::absolute(root)
+        .map_err(|e| Error::io(root, "resolving the root filesystem path", e))?;
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let root_fd = rustix::fs::openat(CWD, root, flags, Mode::empty())
         .map_err(|e| Error::io(root, "opening the root filesystem", e.into()))?;

@@ -61,13 +61,13 @@ pub fn find_in_dir(dir: &Path) -> Option<(PathBuf, DbFormat)> {
 /// Tells the format from the file's first bytes, whatever it is called.
 pub fn detect_format(path: &Path) -> Result<Option<DbFormat>, Error> {
     let mut head = [0u8; 16];
-    let mut file = File::open(path).map_err(|source| Error::Io {
+    let mut file = File::open(path).map_err(|err| Error::Io {
         path: path.to_owned(),
-        source,
+        err,
     })?;
-    let n = file.read(&mut head).map_err(|source| Error::Io {
+    let n = file.read(&mut head).map_err(|err| Error::Io {
         path: path.to_owned(),
-        source,
+        err,
     })?;
     let head = &head[..n];
     if head.starts_with(b"SQLite format 3\0") {
@@ -126,9 +126,9 @@ fn open(path: &Path) -> Result<Connection, Error> {
     };
     let uri = format!("file:{}?{mode}", uri_escape(path));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-    Connection::open_with_flags(&uri, flags).map_err(|source| Error::Sqlite {
+    Connection::open_with_flags(&uri, flags).map_err(|err| Error::Sqlite {
         path: path.to_owned(),
-        source,
+        err,
     })
 }
 
@@ -147,9 +147,9 @@ fn uri_escape(path: &Path) -> String {
 
 fn read_sqlite(path: &Path, opts: &ReadOptions) -> Result<Rpmdb, Error> {
     let conn = open(path)?;
-    let sql_err = |source| Error::Sqlite {
+    let sql_err = |err| Error::Sqlite {
         path: path.to_owned(),
-        source,
+        err,
     };
     let mut stmt = conn
         .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")

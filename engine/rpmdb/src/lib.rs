@@ -33,14 +33,8 @@ pub enum Error {
         hnum: i64,
         reason: String,
     },
-    #[error("{path}: {source}", path = .path.display())]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("{path}: {source}", path = .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}", path = .path.display())]
+    Sqlite { path: PathBuf, err: rusqlite::Error },
+    #[error("{path}: {err}", path = .path.display())]
+    Io { path: PathBuf, err: std::io::Error },
 }
