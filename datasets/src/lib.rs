@@ -6,6 +6,7 @@ pub mod contentmeta;
 pub mod fcos;
 pub mod generic;
 pub mod rpmqa;
+pub mod synthetic;
 pub mod time;
 
 use std::path::Path;
