@@ -193,7 +193,7 @@ fn entry_kinds(files: usize) -> Vec<Kind> {
 fn suffix(kind: Kind, i: usize) -> &'static str {
     match kind {
         Kind::Symlink => ".link",
-        _ if i % 3 == 0 => ".so",
+        _ if i.is_multiple_of(3) => ".so",
         _ if i % 3 == 1 => ".py",
         _ => "",
     }
@@ -262,7 +262,7 @@ fn write_file(path: &Path, size: u64, rng: &mut Rng, i: usize) -> Result<()> {
     let mut left = size;
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             for chunk in block[..n].chunks_mut(8) {
                 let r = rng.next().to_le_bytes();
                 chunk.copy_from_slice(&r[..chunk.len()]);
@@ -278,7 +278,7 @@ fn write_file(path: &Path, size: u64, rng: &mut Rng, i: usize) -> Result<()> {
     }
     out.flush().with_context(ctx)?;
     drop(out);
-    let executable = path.components().any(|c| c.as_os_str() == "bin") || i % 7 == 0;
+    let executable = path.components().any(|c| c.as_os_str() == "bin") || i.is_multiple_of(7);
     let mode = if executable { 0o755 } else { 0o644 };
     file.set_permissions(fs::Permissions::from_mode(mode))
         .with_context(ctx)?;
