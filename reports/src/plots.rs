@@ -268,7 +268,7 @@ pub fn budget(sim: &Simulation, rows: &[SummaryRow], path: &Path) -> Result<()> 
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()

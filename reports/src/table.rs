@@ -19,7 +19,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 #[derive(Clone, Debug, Serialize)]
 pub struct SummaryRow {
     pub strategy: String,
-    /// Strategy and parameter overrides: `cluster half_life=8`.
+    /// Strategy and parameter overrides: `cluster half_life_builds=8`.
     pub label: String,
     pub params: Params,
     pub client: Client,

@@ -15,7 +15,7 @@ const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     rechunk compare                                  # FCOS stable, every strategy, 64 layers\n  \
-    rechunk compare --strategies cluster,rpm-ostree --sweep cluster.half_life=4,8,16\n  \
+    rechunk compare --strategies cluster,rpm-ostree --sweep cluster.half_life_builds=4,8,16\n  \
     rechunk compare --history my-history.csv --client weekly --json\n\n\
     per-package (the oracle) and rpm-ostree (the reference) always run, so that the ratios to \
     them can be reported.")]

@@ -95,7 +95,7 @@ pub struct Update {
 /// Everything measured for one contender.
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
-    /// Strategy name, then `key=value` overrides: `cluster half_life=8`.
+    /// Strategy name, then `key=value` overrides: `cluster half_life_builds=8`.
     pub label: String,
     pub strategy: String,
     pub params: Params,

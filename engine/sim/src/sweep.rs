@@ -1,5 +1,5 @@
 //! Which contenders a comparison runs: strategies × layer budgets × parameter settings, from
-//! `--sweep` specs like `max-layers=16,32,64,127` or `cluster.half_life=4,8,16`.
+//! `--sweep` specs like `max-layers=16,32,64,127` or `cluster.half_life_builds=4,8,16`.
 
 use std::collections::BTreeMap;
 
@@ -172,6 +172,19 @@ mod tests {
                 ("per-package", 64)
             ]
         );
+        // A parameter sweep adds one contender per value at the main budget.
+        let sweeps = vec!["cluster.half_life_builds=4,16".parse().unwrap()];
+        let c = contenders(&["cluster".to_string()], 64, &sweeps).unwrap();
+        let labels: Vec<String> = c.iter().map(|c| c.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "cluster",
+                "cluster half_life_builds=4",
+                "cluster half_life_builds=16"
+            ]
+        );
+        assert!(c.iter().all(|c| c.max_layers == 64));
         let unknown = contenders(&["nope".to_string()], 64, &[]).err().unwrap();
         assert!(unknown.to_string().contains("nope"));
         // `single` has no parameters: the registry's error names the parameter.
