@@ -154,11 +154,24 @@ pub fn load(stream: Stream) -> Result<FcosHistory> {
     load_files(&stream.embedded())
 }
 
+/// The shipped history of `stream` as the lockfiles alone say, overrides ignored: what the
+/// stream would have been without pins and fast-tracks (for comparison; not what shipped).
+pub fn load_without_overrides(stream: Stream) -> Result<FcosHistory> {
+    build(&stream.embedded(), false)
+}
+
 /// Builds the history from the raw files (see the module doc for the derivation).
 pub fn load_files(files: &FcosFiles) -> Result<FcosHistory> {
+    build(files, true)
+}
+
+fn build(files: &FcosFiles, apply_overrides: bool) -> Result<FcosHistory> {
     let sizes = SizeTable::new(files)?;
     let lock_rows: Vec<LockRow> = read_csv(files.lockfiles)?;
-    let overrides: Vec<OverrideRow> = read_csv(files.overrides)?;
+    let mut overrides: Vec<OverrideRow> = read_csv(files.overrides)?;
+    if !apply_overrides {
+        overrides.clear();
+    }
     let commits: Vec<CommitRow> = read_csv(files.commits)?;
     let releases: Vec<ReleaseRow> = read_csv(files.releases)?;
     let ids = release_ids(files, &commits, &releases)?;

@@ -4,7 +4,15 @@
 use std::collections::HashSet;
 
 use rechunk_datasets::fcos::{self, Stream};
-use rechunk_model::ComponentKind;
+use rechunk_model::{ComponentKind, Snapshot};
+
+fn package_set(s: &Snapshot) -> Vec<(String, String)> {
+    s.components
+        .iter()
+        .filter(|c| c.kind == ComponentKind::Package)
+        .map(|c| (c.name.clone(), c.version.clone()))
+        .collect()
+}
 
 #[test]
 fn stable_has_every_lockfile_commit_with_overrides_applied() {
@@ -36,19 +44,23 @@ fn stable_has_every_lockfile_commit_with_overrides_applied() {
 
     // 140 distinct lockfile package sets (SOURCE.md) become 146 once overrides are applied,
     // and no two consecutive snapshots ship the same packages.
-    let sets: Vec<Vec<(String, String)>> = h
-        .snapshots
-        .iter()
-        .map(|s| {
-            s.components
-                .iter()
-                .filter(|c| c.kind == ComponentKind::Package)
-                .map(|c| (c.name.clone(), c.version.clone()))
-                .collect()
-        })
-        .collect();
+    let sets: Vec<Vec<(String, String)>> = h.snapshots.iter().map(package_set).collect();
     assert_eq!(sets.iter().collect::<HashSet<_>>().len(), 146);
     assert!(sets.windows(2).all(|w| w[0] != w[1]));
+    // Without overrides, 9 commits that changed only an overrides file repeat the package set
+    // of the commit before: 140 distinct consecutive lockfile sets, as SOURCE.md counts them.
+    let bare = fcos::load_without_overrides(Stream::Stable)
+        .unwrap()
+        .history;
+    let bare_sets: Vec<Vec<(String, String)>> = bare.snapshots.iter().map(package_set).collect();
+    assert_eq!(bare_sets.len(), 149);
+    let changes = 1 + bare_sets.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(changes, 140);
+    let bare_tip = bare.snapshots.last().unwrap();
+    assert_eq!(
+        bare_tip.component("podman").unwrap().version,
+        "5:5.2.3-1.fc40.x86_64"
+    );
 
     let tip = h.snapshots.last().unwrap();
     assert_eq!(tip.id, "40.20241006.3.0");
