@@ -12,6 +12,7 @@
 //! | `source` | no | source package name (empty = unknown) |
 //! | `requires` | no | space-separated names of components this one requires |
 //! | `kind` | no | `package` (default), `source-package`, `xattr`, `unpackaged`, `big-file`, `rpmdb`, `initramfs`, `other` |
+//! | `change_frequency` | no | rpm-ostree's count of changelog entries in the last year (empty = unknown) |
 //!
 //! Versions are replayed in the order they first appear; their dates must not go backwards.
 
@@ -38,6 +39,8 @@ struct Row {
     requires: Option<String>,
     #[serde(default)]
     kind: Option<String>,
+    #[serde(default)]
+    change_frequency: Option<u32>,
 }
 
 /// One version being collected.
@@ -124,6 +127,7 @@ fn to_component(row: Row) -> Result<Component> {
     };
     let mut c = Component::new(row.component, kind, row.evr, row.size);
     c.source = row.source.filter(|s| !s.trim().is_empty());
+    c.change_frequency = row.change_frequency;
     c.requires = row
         .requires
         .as_deref()
@@ -150,6 +154,7 @@ pub fn write(history: &History, out: impl Write) -> Result<()> {
                 source: c.source.clone(),
                 requires: Some(c.requires.join(" ")),
                 kind: kind.as_str().map(str::to_string),
+                change_frequency: c.change_frequency,
             })?;
         }
     }

@@ -92,13 +92,8 @@ fn generic_csv_round_trips_the_fcos_history() {
     assert_eq!(back.snapshots.len(), h.snapshots.len());
     for (a, b) in h.snapshots.iter().zip(&back.snapshots) {
         assert_eq!((&a.id, a.date), (&b.id, b.date));
-        let key = |s: &rechunk_model::Snapshot| -> Vec<(String, String, u64, Option<String>, ComponentKind)> {
-            s.components
-                .iter()
-                .map(|c| (c.name.clone(), c.version.clone(), c.size, c.source.clone(), c.kind))
-                .collect()
-        };
-        assert_eq!(key(a), key(b));
+        // Everything the FCOS loader fills in survives the round trip.
+        assert_eq!(a.components, b.components);
     }
 }
 

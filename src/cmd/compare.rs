@@ -51,6 +51,10 @@ pub struct Args {
     /// Directory for updates.csv, summary.md and the SVG plots.
     #[arg(long, default_value = "reports/out", value_name = "DIR")]
     pub output: PathBuf,
+    /// Also write the loaded history (every version) to FILE in the generic history CSV format,
+    /// e.g. to start your own from the shipped one.
+    #[arg(long, value_name = "FILE")]
+    pub export_history: Option<PathBuf>,
     /// Print one JSON object per strategy × client × layer budget on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -62,6 +66,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     let history =
         open_history(&args.history).with_context(|| format!("loading history {}", args.history))?;
+    if let Some(path) = &args.export_history {
+        export(&history, path)?;
+    }
     let (first, last) = window(&history, &args)?;
     let clients = clients(&args.client)?;
     let sweeps = sweeps(&args)?;
@@ -126,6 +133,13 @@ fn open_history(spec: &str) -> Result<History> {
         name: "images".to_string(),
         snapshots,
     })
+}
+
+fn export(history: &History, path: &std::path::Path) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    rechunk_datasets::generic::write(history, std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Indices of the first reported and the last replayed version.
