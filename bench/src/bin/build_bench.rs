@@ -66,22 +66,34 @@ fn main() -> anyhow::Result<()> {
     shell(&format!("tar -cf - -C {} . > /dev/null", tree.display()))?;
 
     let out = work.join("out");
-    let tar_zstd = best(runs, || {
-        shell(&format!(
-            "tar -cf - -C {} . | zstd -3 -T2 -q -f -o {}",
-            tree.display(),
-            out.with_extension("tar.zst").display()
-        ))
-    })?;
-    let ours_zstd = best(runs, || build(&rechunk, &tree, &out, "zstd:3"))?;
-    let tar_pigz = best(runs, || {
-        shell(&format!(
-            "tar -cf - -C {} . | pigz -6 -p 2 > {}",
-            tree.display(),
-            out.with_extension("tar.gz").display()
-        ))
-    })?;
-    let ours_gzip = best(runs, || build(&rechunk, &tree, &out, "gzip:6"))?;
+    // Contenders alternate within each round so that load from other processes on a shared
+    // machine hits them alike; the fastest round of each is kept.
+    let mut m: [Option<Measure>; 4] = [None, None, None, None];
+    for _ in 0..runs.max(1) {
+        let round = [
+            shell(&format!(
+                "tar -cf - -C {} . | zstd -3 -T2 -q -f -o {}",
+                tree.display(),
+                out.with_extension("tar.zst").display()
+            ))?,
+            build(&rechunk, &tree, &out, "zstd:3")?,
+            shell(&format!(
+                "tar -cf - -C {} . | pigz -6 -p 2 > {}",
+                tree.display(),
+                out.with_extension("tar.gz").display()
+            ))?,
+            build(&rechunk, &tree, &out, "gzip:6")?,
+        ];
+        for (slot, r) in m.iter_mut().zip(round) {
+            println!("  {:.2} s", r.seconds);
+            if slot.as_ref().is_none_or(|b| r.seconds < b.seconds) {
+                *slot = Some(r);
+            }
+        }
+    }
+    let [Some(tar_zstd), Some(ours_zstd), Some(tar_pigz), Some(ours_gzip)] = m else {
+        bail!("no measurement");
+    };
     let _ = fs::remove_dir_all(&out);
 
     println!("| mode | rechunk build | baseline | time ratio (target ≤ 1.2) | rechunk peak RSS (target ≤ 512 MiB) |");
@@ -110,18 +122,6 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The fastest of `runs` runs (the machine is shared; the minimum is the least disturbed).
-fn best(runs: usize, mut f: impl FnMut() -> anyhow::Result<Measure>) -> anyhow::Result<Measure> {
-    let mut best: Option<Measure> = None;
-    for _ in 0..runs.max(1) {
-        let m = f()?;
-        if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
-            best = Some(m);
-        }
-    }
-    best.context("no run")
 }
 
 fn shell(cmd: &str) -> anyhow::Result<Measure> {
@@ -160,11 +160,14 @@ fn build(rechunk: &Path, tree: &Path, out: &Path, compression: &str) -> anyhow::
             "cluster",
         ])
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .status()
+        .output()
         .context("running /usr/bin/time (Debian package `time`)")?;
     let seconds = t.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("rechunk build ({compression}) failed: {status}");
+    if !status.status.success() {
+        bail!(
+            "rechunk build ({compression}) failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
     }
     let rss = fs::read_to_string(&rss_file)?;
     let max_rss_kib = rss.lines().last().and_then(|l| l.trim().parse().ok());
