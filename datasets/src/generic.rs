@@ -53,6 +53,7 @@ struct Pending {
 
 /// Reads a generic history CSV file.
 pub fn load(path: &Path) -> Result<History> {
+    let path = &crate::absolute(path);
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let name = path
         .file_stem()

@@ -39,3 +39,9 @@ pub fn open_history(spec: &str) -> Result<History> {
         }
     }
 }
+
+/// `path` made absolute against the current directory (without resolving symlinks), so that
+/// error messages name the full path.
+pub(crate) fn absolute(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

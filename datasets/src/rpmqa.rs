@@ -34,6 +34,7 @@ struct Installed {
 
 /// Reads every dump in `dir` into a history named after the directory.
 pub fn load_dir(dir: &Path) -> Result<History> {
+    let dir = &crate::absolute(dir);
     let mut files: Vec<PathBuf> = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     for entry in entries {

@@ -163,3 +163,14 @@ fn generic_csv_errors_name_the_line_and_cause() {
         );
     }
 }
+
+#[test]
+fn relative_paths_are_named_in_full() {
+    // Tests run in the crate directory: a relative path that does not exist.
+    let err = format!(
+        "{:#}",
+        generic::load(std::path::Path::new("no-such.csv")).unwrap_err()
+    );
+    let full = std::env::current_dir().unwrap().join("no-such.csv");
+    assert!(err.contains(&full.display().to_string()), "{err}");
+}
