@@ -245,7 +245,7 @@ fn write_file(path: &Path, size: u64, rng: &mut XorShift) -> anyhow::Result<()> 
     let mut block = vec![0u8; 4096];
     while written < size {
         let n = (size - written).min(block.len() as u64) as usize;
-        if rng.next() % 4 == 0 {
+        if rng.next() & 3 == 0 {
             for chunk in block[..n].chunks_mut(8) {
                 let r = rng.next().to_le_bytes();
                 chunk.copy_from_slice(&r[..chunk.len()]);
