@@ -94,3 +94,43 @@ fn fcos_stable_replay_keeps_the_oracle_below_a_single_layer() {
     assert!(weekly.updates <= every.updates);
     assert!(weekly.mean_download_bytes >= every.mean_download_bytes);
 }
+
+#[test]
+fn every_registered_strategy_replays_validly_and_deterministically() {
+    let h = rechunk_datasets::open_history("fcos-stable").unwrap();
+    let names: Vec<String> = rechunk_strategies::names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let config = SimConfig {
+        clients: vec![Client::Every, Client::Fresh],
+        first: 0,
+        last: 9,
+    };
+    let figures = || {
+        let contenders = rechunk_sim::contenders(&names, 32, &[]).unwrap();
+        let sim = simulate(&h, &contenders, &config, &|| {}).unwrap();
+        sim.runs
+            .iter()
+            .map(|r| {
+                let fig: Vec<(u64, u64, usize)> = r
+                    .updates
+                    .iter()
+                    .map(|u| (u.cost.download_bytes, u.replanned_bytes, u.layer_count))
+                    .collect();
+                (r.label.clone(), r.oracle, fig)
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = figures();
+    assert_eq!(first.len(), names.len());
+    for (label, oracle, fig) in &first {
+        assert_eq!(fig.len(), 9 + 10, "{label}");
+        assert!(
+            oracle | fig.iter().all(|f| f.2 <= 32),
+            "{label} exceeds 32 layers"
+        );
+    }
+    // Strategies run in parallel; the figures must not depend on it.
+    assert_eq!(first, figures());
+}
