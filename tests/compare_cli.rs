@@ -153,3 +153,56 @@ fn an_exported_history_replays_to_the_same_figures() {
     let reloaded = run(csv.to_str().unwrap(), false);
     assert_eq!(shipped, reloaded);
 }
+
+#[test]
+fn a_parameter_sweep_adds_one_labelled_row_per_value() {
+    let out = tempfile::tempdir().unwrap();
+    let output = rechunk()
+        .args([
+            "compare",
+            "--json",
+            "--client",
+            "every",
+            "--strategies",
+            "chunkah",
+        ])
+        .args([
+            "--to-version",
+            "6bd4b0d8",
+            "--sweep",
+            "chunkah.period_days=30,365",
+        ])
+        .arg("--output")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let labels: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["strategy"] == "chunkah")
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "chunkah",
+            "chunkah period_days=30",
+            "chunkah period_days=365"
+        ]
+    );
+    let swept = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == "chunkah period_days=30");
+    assert_eq!(swept.unwrap()["params"]["period_days"], "30");
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(summary.contains("| chunkah period_days=30 "), "{summary}");
+}
