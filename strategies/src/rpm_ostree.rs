@@ -24,7 +24,8 @@
 //! Deviations, all on inputs where ostree-ext panics or refuses: budgets below 4 (ostree-ext's
 //! minimum) give one layer holding everything; an empty medium partition skips the frequency
 //! buckets instead of panicking; a previous plan with no layers or more layers than the budget
-//! is ignored (the plan is recomputed); bin-count arithmetic saturates instead of underflowing.
+//! is ignored (the plan is recomputed); a name the previous plan repeats stays in its first
+//! layer; bin-count arithmetic saturates instead of underflowing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -156,24 +157,20 @@ fn frequency(c: &Component, newest: Option<Timestamp>, input: &PlanInput) -> u32
     u32::try_from(count).unwrap_or(u32::MAX - 1)
 }
 
-/// The old layers by name, removed components dropped, new ones appended to the last layer.
+/// The old layers by name, removed components dropped, new ones appended to the last layer. A
+/// name the old plan repeats stays in its first layer (ostree-ext would assert).
 fn keep_previous(previous: &Plan, components: &[Component]) -> Plan {
     let current: BTreeSet<&str> = components.iter().map(|c| c.name.as_str()).collect();
-    let before: BTreeSet<&str> = previous
-        .layers
-        .iter()
-        .flat_map(|l| l.components.iter().map(String::as_str))
-        .collect();
+    let mut before: BTreeSet<&str> = BTreeSet::new();
     let mut layers: Vec<Layer> = previous
         .layers
         .iter()
         .map(|l| {
-            Layer::new(
-                l.components
-                    .iter()
-                    .filter(|n| current.contains(n.as_str()))
-                    .cloned(),
-            )
+            let kept = l.components.iter().filter(|n| {
+                let first = before.insert(n.as_str());
+                first && current.contains(n.as_str())
+            });
+            Layer::new(kept.cloned().collect::<Vec<_>>())
         })
         .collect();
     let added = current.difference(&before).map(|n| n.to_string());
