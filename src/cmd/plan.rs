@@ -1,9 +1,250 @@
-//! `rechunk plan` (being written).
+//! `rechunk plan`: the plan a strategy makes for a root filesystem or an rpm-ostree contentmeta
+//! file (layers, their components and sizes), without writing an image.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rechunk_model::{ChangeHistory, Component, Plan, PlanInput, Snapshot, Timestamp};
+use rechunk_rootfs::{load, LoadOptions};
+use rechunk_strategies::{by_name, parse_param, Params};
+use serde::Serialize;
+
+use super::inspect::human_bytes;
 
 /// Options of `rechunk plan`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("input").required(true).args(["rootfs", "contentmeta"])))]
+#[command(after_help = "Examples:\n  \
+    rechunk plan --rootfs /rootfs --strategy cluster --max-layers 64\n  \
+    rechunk plan --contentmeta contentmeta.json.gz --strategy rpm-ostree --json\n  \
+    rechunk plan --contentmeta contentmeta.json --strategy chunkah --param size_threshold=2")]
+pub struct Args {
+    /// Root filesystem to plan (its rpm database gives the packages).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// rpm-ostree contentmeta JSON (`--write-contentmeta-json`, optionally gzip) instead of a
+    /// root filesystem.
+    #[arg(long, value_name = "FILE")]
+    pub contentmeta: Option<PathBuf>,
+    /// Layering strategy (see `rechunk strategies`).
+    #[arg(long, default_value = "cluster")]
+    pub strategy: String,
+    /// Most layers the plan may have.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_layers: usize,
+    /// Strategy parameter KEY=VALUE (repeatable; see `rechunk strategies`).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Print JSON: {"layers": [{"components": [...], "size": N}, ...], ...}.
+    #[arg(long)]
+    pub json: bool,
+    /// With --rootfs: one component per source rpm instead of per binary package.
+    #[arg(long)]
+    pub group_by_source: bool,
+    /// With --rootfs: skip sockets, FIFOs and device nodes instead of failing on them.
+    #[arg(long)]
+    pub skip_special_files: bool,
+    /// With --rootfs: report unreadable entries and corrupt rpmdb rows as warnings.
+    #[arg(long)]
+    pub keep_going: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("rechunk plan is not implemented yet")
+/// The JSON form of a plan.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    strategy: &'a str,
+    params: &'a Params,
+    max_layers: usize,
+    /// Total bytes of the components.
+    size: u64,
+    layers: Vec<LayerJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct LayerJson<'a> {
+    components: &'a [String],
+    size: u64,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.max_layers == 0 {
+        bail!("--max-layers must be at least 1");
+    }
+    let params: Params = args.params.iter().cloned().collect();
+    let strategy = by_name(&args.strategy, &params)?;
+    let (components, now) = match (&args.rootfs, &args.contentmeta) {
+        (_, Some(file)) => from_contentmeta(file)?,
+        (Some(root), None) => from_rootfs(root, &args)?,
+        (None, None) => bail!("give --rootfs DIR or --contentmeta FILE"),
+    };
+    let mut history = ChangeHistory::default();
+    history.observe(&Snapshot::new("plan", now, components.clone()));
+    let input = PlanInput {
+        components: &components,
+        now,
+        history: &history,
+        previous: None,
+        max_layers: args.max_layers,
+    };
+    let plan = strategy
+        .plan(&input)
+        .with_context(|| format!("planning with strategy {}", args.strategy))?;
+    let limit = if strategy.is_oracle() {
+        usize::MAX
+    } else {
+        args.max_layers
+    };
+    plan.validate(&components, limit)
+        .with_context(|| format!("strategy {} made an invalid plan", args.strategy))?;
+    let sizes = layer_sizes(&plan, &components);
+    if args.json {
+        let json = PlanJson {
+            strategy: &args.strategy,
+            params: &params,
+            max_layers: args.max_layers,
+            size: components.iter().map(|c| c.size).sum(),
+            layers: plan
+                .layers
+                .iter()
+                .zip(&sizes)
+                .map(|(l, &size)| LayerJson {
+                    components: &l.components,
+                    size,
+                })
+                .collect(),
+        };
+        write_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))
+    } else {
+        write_stdout(&render(&args, &plan, &sizes, &components))
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// Components of a contentmeta file; "now" is its newest build (what rpm-ostree counts from).
+fn from_contentmeta(file: &Path) -> Result<(Vec<Component>, Timestamp)> {
+    let components = rechunk_datasets::contentmeta::load(file)?;
+    let now = components
+        .iter()
+        .filter_map(|c| c.build_time)
+        .max()
+        .unwrap_or(0);
+    Ok((components, now))
+}
+
+/// Components of a scanned root filesystem; "now" is SOURCE_DATE_EPOCH or the current time.
+fn from_rootfs(root: &Path, args: &Args) -> Result<(Vec<Component>, Timestamp)> {
+    let count = Arc::new(AtomicU64::new(0));
+    let opts = LoadOptions {
+        skip_special_files: args.skip_special_files,
+        keep_going: args.keep_going,
+        group_by_source: args.group_by_source,
+        progress: Some(count.clone()),
+        ..LoadOptions::default()
+    };
+    let loaded = with_spinner(&count, || load(root, &opts))
+        .with_context(|| format!("scanning {}", root.display()))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{}: {}", w.path.display(), w.message);
+    }
+    Ok((loaded.components, now()?))
+}
+
+/// Runs `work` with an entry counter on stderr (hidden when stderr is not a terminal).
+fn with_spinner<T>(count: &Arc<AtomicU64>, work: impl FnOnce() -> T) -> T {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("scanning {spinner} {pos} entries ({elapsed})")
+    {
+        bar.set_style(style);
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let ticker = {
+        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(count.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let result = work();
+    done.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    bar.finish_and_clear();
+    result
+}
+
+fn now() -> Result<Timestamp> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.trim().is_empty() => s
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds")),
+        _ => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as Timestamp)),
+    }
+}
+
+/// Bytes per layer of `plan`.
+fn layer_sizes(plan: &Plan, components: &[Component]) -> Vec<u64> {
+    plan.layers
+        .iter()
+        .map(|l| {
+            l.components
+                .iter()
+                .filter_map(|n| {
+                    components
+                        .binary_search_by(|c| c.name.as_str().cmp(n))
+                        .ok()
+                        .map(|i| components[i].size)
+                })
+                .sum()
+        })
+        .collect()
+}
+
+fn render(args: &Args, plan: &Plan, sizes: &[u64], components: &[Component]) -> String {
+    use std::fmt::Write;
+    let total: u64 = components.iter().map(|c| c.size).sum();
+    let empty = plan
+        .layers
+        .iter()
+        .filter(|l| l.components.is_empty())
+        .count();
+    let mut out = format!(
+        "strategy {}: {} layers ({empty} empty), budget {}, {} components, {}\n",
+        args.strategy,
+        plan.len(),
+        args.max_layers,
+        components.len(),
+        human_bytes(total)
+    );
+    out.push_str("layer        size     n  components\n");
+    for (i, (layer, &size)) in plan.layers.iter().zip(sizes).enumerate() {
+        let names = if layer.components.is_empty() {
+            "(empty)".to_string()
+        } else {
+            layer.components.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "{i:>5}  {:>10}  {:>4}  {names}",
+            human_bytes(size),
+            layer.components.len()
+        );
+    }
+    out
 }
