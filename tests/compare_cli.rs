@@ -28,18 +28,29 @@ fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
     assert!(output.status.success(), "{stderr}");
     let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    // single at 8 and 64 layers, per-package once (the oracle ignores the budget), and
-    // rpm-ostree at both budgets when it is registered; × 4 clients.
-    let strategies: Vec<&str> = rows
+    // single at 8 and 64 layers, then the per-package oracle once (it ignores the budget) and
+    // the rpm-ostree reference at both budgets; × 4 clients.
+    let mut runs: Vec<(&str, u64)> = rows
         .iter()
-        .map(|r| r["strategy"].as_str().unwrap())
+        .map(|r| {
+            (
+                r["strategy"].as_str().unwrap(),
+                r["max_layers"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    let expected_runs = if strategies.contains(&"rpm-ostree") {
-        5
-    } else {
-        3
-    };
-    assert_eq!(rows.len(), expected_runs * 4);
+    runs.dedup();
+    assert_eq!(
+        runs,
+        [
+            ("single", 8),
+            ("single", 64),
+            ("per-package", 64),
+            ("rpm-ostree", 8),
+            ("rpm-ostree", 64)
+        ]
+    );
+    assert_eq!(rows.len(), 5 * 4);
     for r in rows {
         for field in [
             "strategy",
