@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rechunk_model::{Component, Layer, Plan, PlanInput};
 
 use super::merge;
-use super::model::{self, Model};
+use super::model::{self, Model, Unit};
 use super::{to_layers, Cluster};
 
 /// One layer of the previous plan, as it stands for this build.
@@ -34,13 +34,97 @@ pub fn replan(
         .filter(|c| !placed.contains(c.name.as_str()))
         .collect();
     open_slots(&mut kept, !new.is_empty(), input.max_layers);
-    rebalance(cluster, input, model, start, &mut kept, &new);
+    let ctx = Context {
+        cluster,
+        input,
+        model,
+        start,
+    };
+    let pool = ctx.pool(&kept, &new, None);
+    let pool = rebalance(&ctx, &mut kept, &new, pool);
+    assemble(&kept, to_layers(&pool.units, model, pool.groups))
+}
 
-    let pool = pool_of(&kept, &new);
-    let slots = input.max_layers - clean_count(&kept);
-    let units = model::units(&pool, input, model, start);
-    let groups = cluster.optimise(&units, model, slots);
-    assemble(&kept, to_layers(&units, model, groups))
+/// What every step of replanning reads.
+struct Context<'c, 'a> {
+    cluster: &'c Cluster,
+    input: &'c PlanInput<'a>,
+    model: &'c Model,
+    start: usize,
+}
+
+/// The re-planned part of the image: its units and their grouping into the free slots.
+struct Pool<'a> {
+    units: Vec<Unit<'a>>,
+    groups: Vec<Vec<usize>>,
+    /// Expected download per build of the whole plan (clean layers included).
+    cost: f64,
+}
+
+impl<'a> Context<'_, 'a> {
+    /// Optimises the pool of `kept` (dirty layers and `new`) into the slots the clean layers
+    /// leave. With `warm` (a grouping of a smaller pool, by component name), starts from it
+    /// and refines, instead of merging from scratch.
+    fn pool(&self, kept: &[Kept<'a>], new: &[&'a Component], warm: Option<&Pool>) -> Pool<'a> {
+        let components = pool_of(kept, new);
+        let units = model::units(&components, self.input, self.model, self.start);
+        let slots = self
+            .input
+            .max_layers
+            .saturating_sub(clean_count(kept))
+            .max(1);
+        let groups = match warm {
+            None => self.cluster.optimise(&units, self.model, slots),
+            Some(w) => {
+                let start = warm_start(&units, w, slots);
+                merge::refine(&units, self.model, start, self.cluster.refine_passes)
+            }
+        };
+        let cost = clean_cost(self, kept) + merge::total_cost(&units, self.model, &groups);
+        Pool {
+            units,
+            groups,
+            cost,
+        }
+    }
+}
+
+/// Expected download per build of the clean layers as they are.
+fn clean_cost(ctx: &Context, kept: &[Kept]) -> f64 {
+    kept.iter()
+        .filter(|k| is_clean(k))
+        .map(|k| {
+            let units = model::units(&k.members, ctx.input, ctx.model, ctx.start);
+            let all: Vec<usize> = (0..units.len()).collect();
+            merge::total_cost(&units, ctx.model, &[all])
+        })
+        .sum()
+}
+
+/// `units` grouped as in `warm` where their members were pooled before; units new to the pool
+/// share one extra group per freed slot (the layers they came from were dissolved whole).
+fn warm_start(units: &[Unit], warm: &Pool, slots: usize) -> Vec<Vec<usize>> {
+    let mut group_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (g, members) in warm.groups.iter().enumerate() {
+        for &u in members {
+            for &name in &warm.units[u].members {
+                group_of.insert(name, g);
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); warm.groups.len()];
+    let mut fresh: Vec<usize> = Vec::new();
+    for (u, unit) in units.iter().enumerate() {
+        match unit.members.iter().find_map(|m| group_of.get(m)) {
+            Some(&g) => groups[g].push(u),
+            None => fresh.push(u),
+        }
+    }
+    let extra = slots.saturating_sub(groups.len()).max(1);
+    let per = fresh.len().div_ceil(extra).max(1);
+    groups.extend(fresh.chunks(per).map(<[usize]>::to_vec));
+    groups.retain(|g| !g.is_empty());
+    groups
 }
 
 /// The previous layers over the current components: dirty when a member changed in this build
@@ -129,30 +213,32 @@ fn pool_of<'a>(kept: &[Kept<'a>], new: &[&'a Component]) -> Vec<&'a Component> {
 }
 
 /// Paid re-balancing: dissolve the cheapest clean layers into the pool when the expected saving
-/// over `horizon_builds` exceeds the bytes re-sent, within `churn_budget` of the image.
-fn rebalance(
-    cluster: &Cluster,
-    input: &PlanInput,
-    model: &Model,
-    start: usize,
-    kept: &mut [Kept],
-    new: &[&Component],
-) {
+/// over `horizon_builds` exceeds the bytes re-sent, within `churn_budget` of the image. Each
+/// try starts from `pool`'s grouping and refines it, so a try costs a refinement, not a full
+/// re-optimisation. Returns the pool to plan with.
+fn rebalance<'a>(
+    ctx: &Context<'_, 'a>,
+    kept: &mut [Kept<'a>],
+    new: &[&'a Component],
+    pool: Pool<'a>,
+) -> Pool<'a> {
+    let cluster = ctx.cluster;
     if cluster.horizon_builds <= 0.0 || cluster.churn_budget <= 0.0 {
-        return;
+        return pool;
     }
-    let image: u64 = input.components.iter().map(|c| c.size).sum();
+    let image: u64 = ctx.input.components.iter().map(|c| c.size).sum();
     let allowance = (cluster.churn_budget * image as f64) as u64;
     let mut candidates: Vec<usize> = (0..kept.len())
         .filter(|&i| is_clean(&kept[i]) && size_of(&kept[i]) <= allowance)
         .collect();
     candidates.sort_by_key(|&i| (size_of(&kept[i]), i));
     candidates.truncate(MAX_REBALANCE_TRIES);
-    if candidates.is_empty() {
-        return;
+    let slots = ctx.input.max_layers.saturating_sub(clean_count(kept));
+    // With a slot per pooled component already, more slots cannot lower the cost.
+    if candidates.is_empty() || slots >= pool_of(kept, new).len() {
+        return pool;
     }
-    let baseline = expected(cluster, input, model, start, kept, new);
-    let mut best: Option<(usize, f64)> = None;
+    let mut best: Option<(usize, f64, Pool)> = None;
     let mut spent = 0u64;
     for (n, &i) in candidates.iter().enumerate() {
         spent += size_of(&kept[i]);
@@ -160,44 +246,21 @@ fn rebalance(
             break;
         }
         kept[i].dirty = true;
-        let after = expected(cluster, input, model, start, kept, new);
-        let net = cluster.horizon_builds * (baseline - after) - spent as f64;
-        if net > 0.0 && best.is_none_or(|(_, b)| net > b) {
-            best = Some((n + 1, net));
+        let tried = ctx.pool(kept, new, Some(&pool));
+        let net = cluster.horizon_builds * (pool.cost - tried.cost) - spent as f64;
+        if net > 0.0 && best.as_ref().is_none_or(|(_, b, _)| net > *b) {
+            best = Some((n + 1, net, tried));
         }
     }
-    let take = best.map_or(0, |(n, _)| n);
+    let take = best.as_ref().map_or(0, |(n, _, _)| *n);
     for (n, &i) in candidates.iter().enumerate() {
         kept[i].dirty = n < take;
     }
+    best.map_or(pool, |(_, _, p)| p)
 }
 
-/// Rebalancing looks at no more than this many clean layers per build (each try re-optimises
-/// the pool once).
-const MAX_REBALANCE_TRIES: usize = 6;
-
-/// Expected download per build of the plan `kept` would give: clean layers as they are, the
-/// pool optimised into the remaining slots.
-fn expected(
-    cluster: &Cluster,
-    input: &PlanInput,
-    model: &Model,
-    start: usize,
-    kept: &[Kept],
-    new: &[&Component],
-) -> f64 {
-    let mut total = 0.0;
-    for k in kept.iter().filter(|k| is_clean(k)) {
-        let units = model::units(&k.members, input, model, start);
-        let all: Vec<usize> = (0..units.len()).collect();
-        total += merge::total_cost(&units, model, &[all]);
-    }
-    let pool = pool_of(kept, new);
-    let units = model::units(&pool, input, model, start);
-    let slots = input.max_layers.saturating_sub(clean_count(kept)).max(1);
-    let groups = cluster.optimise(&units, model, slots);
-    total + merge::total_cost(&units, model, &groups)
-}
+/// Rebalancing looks at no more than this many clean layers per build.
+const MAX_REBALANCE_TRIES: usize = 3;
 
 /// Clean layers in their old positions; pool layers fill the positions of dirty and empty
 /// layers in order, then go on top.
