@@ -106,17 +106,19 @@ fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
 
 #[test]
 fn bad_options_fail_with_the_cause() {
-    let cases: [(&[&str], &str); 5] = [
-        (&["--to-version", "nope"], "no such version"),
-        (&["--history", "/no/such/file.csv"], "/no/such/file.csv"),
-        (&["--strategies", "nope"], "unknown strategy"),
-        (&["--client", "daily"], "daily"),
-        (&["--sweep", "max-layers=0"], "max-layers"),
+    // Exit 1: the arguments parse but name something that is not there; exit 2: usage.
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["--to-version", "nope"], 1, "no such version"),
+        (&["--history", "/no/such/file.csv"], 1, "/no/such/file.csv"),
+        (&["--strategies", "nope"], 1, "unknown strategy"),
+        (&["--client", "daily"], 2, "daily"),
+        (&["--sweep", "max-layers=0"], 2, "max-layers"),
+        (&["--max-layers", "0"], 1, "--max-layers"),
     ];
-    for (args, want) in cases {
+    for (args, code, want) in cases {
         let output = rechunk().arg("compare").args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
 }

@@ -34,13 +34,14 @@ pub struct Args {
     pub max_layers: usize,
     /// Sweep a layer budget or a strategy parameter: max-layers=16,32,64,127 or
     /// STRATEGY.PARAM=V1,V2 (repeatable). Default: max-layers=16,32,64,127.
-    #[arg(long, value_name = "KEY=V1,V2")]
-    pub sweep: Vec<String>,
+    #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_sweep)]
+    pub sweep: Vec<Sweep>,
     /// Run only the --max-layers budget, without the default budget sweep.
     #[arg(long, conflicts_with = "sweep")]
     pub no_sweep: bool,
     /// Clients to measure, comma-separated: every, weekly, monthly, fresh (default: all).
-    #[arg(long, value_delimiter = ',', value_name = "CLIENT")]
+    #[arg(long, value_delimiter = ',', value_name = "CLIENT",
+        value_parser = ["every", "weekly", "monthly", "fresh"])]
     pub client: Vec<String>,
     /// First version reported (strategies still plan every earlier version).
     #[arg(long, value_name = "ID")]
@@ -195,17 +196,19 @@ fn clients(names: &[String]) -> Result<Vec<Client>> {
 }
 
 fn sweeps(args: &Args) -> Result<Vec<Sweep>> {
-    let specs: Vec<&str> = if args.no_sweep {
+    Ok(if args.no_sweep {
         Vec::new()
     } else if args.sweep.is_empty() {
-        vec![DEFAULT_SWEEP]
+        vec![DEFAULT_SWEEP.parse()?]
     } else {
-        args.sweep.iter().map(String::as_str).collect()
-    };
-    Ok(specs
-        .into_iter()
-        .map(str::parse)
-        .collect::<Result<Vec<Sweep>, _>>()?)
+        args.sweep.clone()
+    })
+}
+
+/// clap parser for `--sweep`: a malformed spec is a usage error (exit 2).
+fn parse_sweep(spec: &str) -> Result<Sweep, String> {
+    spec.parse()
+        .map_err(|e: rechunk_sim::SweepError| e.to_string())
 }
 
 /// The requested strategies, plus the oracle and the reference the ratios need.
