@@ -195,7 +195,7 @@ fn merge_into(target: &mut Group, other: Group, model: &Model) {
 
 /// A group during refinement: per-build counts of changed members, so a unit can leave.
 struct Bin {
-    counts: Vec<u16>,
+    counts: Vec<u32>,
     bits: Vec<u64>,
     size: u64,
     ln_keep: f64,
