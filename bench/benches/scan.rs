@@ -1,0 +1,110 @@
+//! Scan speed against `find DIR -printf` on the same generated tree, in the same run:
+//!
+//! ```sh
+//! cargo bench -p rechunk-bench --bench scan
+//! ```
+//!
+//! Generates (once, then reuses) a synthetic tree of 120,000 files (`rechunk_datasets::
+//! synthetic`) under `target/bench-data/`, then measures with criterion: the walk alone
+//! (`rechunk_rootfs::scan`: every entry's metadata and xattrs), a full `load` (walk +
+//! component assignment, which reads unowned content to version it) and
+//! `find DIR -printf '%p %s %m %U %G %T@\n'`. Finally it times scan and find alternately and
+//! prints files/s and the ratio scan/find (target ≤ 1.5).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use rechunk_datasets::synthetic::{generate_cached, Spec, Summary};
+use rechunk_rootfs::{load, scan, LoadOptions, ScanOptions};
+
+const SPEC: Spec = Spec {
+    seed: 2024,
+    files: 120_000,
+    total_bytes: 256 << 20,
+};
+
+fn tree() -> (PathBuf, Summary) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data/scan-synthetic");
+    let t = Instant::now();
+    let summary = generate_cached(&root, &SPEC).expect("synthetic tree");
+    eprintln!(
+        "tree {}: {} files, {} dirs, {} MiB ({:.1} s to prepare)",
+        root.display(),
+        summary.files(),
+        summary.dirs,
+        summary.bytes >> 20,
+        t.elapsed().as_secs_f64()
+    );
+    (root, summary)
+}
+
+fn run_scan(root: &Path) -> usize {
+    scan(root, &ScanOptions::default())
+        .expect("scan")
+        .tree
+        .entries
+        .len()
+}
+
+fn run_find(root: &Path) {
+    let status = Command::new("find")
+        .arg(root)
+        .args(["-printf", "%p %s %m %U %G %T@\\n"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("find runs");
+    assert!(status.success());
+}
+
+fn benches(c: &mut Criterion, root: &Path, entries: u64) {
+    let mut g = c.benchmark_group("scan");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(entries));
+    g.bench_function("rechunk_scan", |b| b.iter(|| run_scan(root)));
+    g.bench_function("find_printf", |b| b.iter(|| run_find(root)));
+    g.bench_function("rechunk_load", |b| {
+        b.iter(|| load(root, &LoadOptions::default()).expect("load"))
+    });
+    g.finish();
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Alternating runs so both see the same cache and machine load.
+fn ratio_report(root: &Path, entries: u64) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let t = Instant::now();
+        run_scan(root);
+        ours.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        run_find(root);
+        theirs.push(t.elapsed().as_secs_f64());
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    println!(
+        "scan ratio: rechunk scan {:.3} s ({:.0} entries/s), find -printf {:.3} s ({:.0} entries/s): \
+         scan/find = {:.2} (target <= 1.5) over {entries} entries, {} threads",
+        ours,
+        entries as f64 / ours,
+        theirs,
+        entries as f64 / theirs,
+        ours / theirs,
+        rayon::current_num_threads()
+    );
+}
+
+fn main() {
+    let (root, _) = tree();
+    let entries = run_scan(&root) as u64;
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c, &root, entries);
+    ratio_report(&root, entries);
+    c.final_summary();
+}
