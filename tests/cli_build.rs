@@ -263,6 +263,51 @@ fn jobs_do_not_change_the_manifest_and_previous_keeps_unchanged_layers() {
     assert_eq!(diff["layers_total"], new.len());
 }
 
+/// What a real rebuild does to a tree even when no package changed: `dnf` touches directories
+/// (their mtimes change whenever a name is added or removed in them), and CI rarely sets
+/// `SOURCE_DATE_EPOCH`. No layer may change for that.
+#[test]
+fn touched_directories_do_not_change_any_layer() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let root = f.root.to_str().unwrap();
+    let v1 = format!("oci:{}:v1", work.path().join("img").display());
+    let v2 = format!("oci:{}:v2", work.path().join("img").display());
+    let build = |output: &str, previous: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rechunk"));
+        cmd.args(["--rootfs", root, "--output", output]);
+        if let Some(p) = previous {
+            cmd.args(["--previous", p]);
+        }
+        let out = cmd.env_remove("SOURCE_DATE_EPOCH").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    build(&v1, None);
+    let later = rustix::fs::Timespec {
+        tv_sec: 1_800_000_000,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: later,
+        last_modification: later,
+    };
+    for dir in ["usr", "usr/lib", "usr/bin", "etc"] {
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            f.path(dir),
+            &times,
+            rustix::fs::AtFlags::empty(),
+        )
+        .unwrap_or_else(|e| panic!("touching {dir}: {e}"));
+    }
+    build(&v2, Some(&v1));
+    assert_eq!(layer_digests(&inspect(&v1)), layer_digests(&inspect(&v2)));
+}
+
 #[test]
 fn previous_plans_from_rpm_ostree_and_hhd_formats_are_used() {
     let f = Fixture::standard();

@@ -320,6 +320,51 @@ fn unowned_component_version_tracks_content() {
     }
 }
 
+/// The version of unowned content moves with what the image writer puts in the layer: a file
+/// rewritten with the same bytes but a new mtime changes it, unless `SOURCE_DATE_EPOCH` clamps
+/// both mtimes to the same value; a directory's mtime never does (the writer does not keep it).
+#[test]
+fn unowned_component_version_tracks_written_mtimes() {
+    let f = Fixture::standard();
+    let version = |clamp: Option<i64>| {
+        let opts = LoadOptions {
+            clamp_mtime: clamp,
+            ..LoadOptions::default()
+        };
+        let l = load(&f.root, &opts).unwrap();
+        let c = l.components.iter().find(|c| c.name == "unpackaged:/etc");
+        c.expect("unpackaged:/etc").version.clone()
+    };
+    let set_mtime = |rel: &str, sec: i64| {
+        let t = rustix::fs::Timespec {
+            tv_sec: sec,
+            tv_nsec: 0,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            f.path(rel),
+            &times,
+            rustix::fs::AtFlags::empty(),
+        )
+        .unwrap();
+    };
+    set_mtime("etc/hostname", 1_600_000_000);
+    let (plain, clamped) = (version(None), version(Some(1_000_000_000)));
+    set_mtime("etc", 1_700_000_000);
+    assert_eq!(version(None), plain, "a directory mtime is not written");
+    set_mtime("etc/hostname", 1_650_000_000);
+    assert_ne!(version(None), plain, "same bytes, new mtime in the layer");
+    assert_eq!(
+        version(Some(1_000_000_000)),
+        clamped,
+        "both mtimes clamp to the same value"
+    );
+}
+
 /// `rechunk scan --json` prints the documented object.
 #[test]
 fn scan_json_contract() {

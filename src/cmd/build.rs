@@ -3,22 +3,21 @@
 //! image.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_model::PLAN_RECORD_VERSION;
 use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
     build_image, component_versions, interrupt, open_image, previous_plan, BuildRequest,
     Compression, ImageRef, PreviousPlan, Progress,
 };
-use rechunk_rootfs::{load, LoadOptions};
+use rechunk_strategies::parse_param;
 use serde_json::Value;
 
-use super::inspect::human_bytes;
+use super::common::{
+    build_date, human_bytes, load_rootfs, progress_bar, source_date_epoch, LoadArgs,
+};
 
 /// Docker and most registries refuse images with more layers than this.
 const DOCKER_LAYER_LIMIT: usize = 127;
@@ -37,9 +36,9 @@ pub struct Args {
     /// Layering strategy (see `rechunk strategies`).
     #[arg(long, default_value = "cluster")]
     pub strategy: String,
-    /// Strategy parameter KEY=VALUE (repeatable).
-    #[arg(long = "param", value_name = "KEY=VALUE")]
-    pub params: Vec<String>,
+    /// Strategy parameter KEY=VALUE (repeatable; see `rechunk strategies`).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
     /// Most layers the image may have (warns above 127, the Docker limit).
     #[arg(long, default_value_t = 64)]
     pub max_layers: usize,
@@ -50,8 +49,8 @@ pub struct Args {
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Config label KEY=VALUE (repeatable); applied after carried-over labels.
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub labels: Vec<(String, String)>,
     /// Config to carry over (env, cmd, entrypoint, labels, architecture): an OCI image config
     /// JSON file, or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG]) whose config is used.
     #[arg(long, value_name = "FILE|IMAGE")]
@@ -61,15 +60,8 @@ pub struct Args {
     /// handed to the strategy to keep unchanged layers identical.
     #[arg(long, value_name = "IMAGE")]
     pub previous: Option<String>,
-    /// Skip sockets, FIFOs and device nodes (with a warning) instead of failing on them.
-    #[arg(long)]
-    pub skip_special_files: bool,
-    /// Report unreadable entries and corrupt rpmdb rows as warnings instead of failing.
-    #[arg(long)]
-    pub keep_going: bool,
-    /// One component per source rpm instead of per binary package.
-    #[arg(long)]
-    pub group_by_source: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 fn parse_compression(s: &str) -> Result<Compression, String> {
@@ -85,8 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--output oci:DIR[:TAG] or oci-archive:FILE[:TAG] is required");
     };
     let output = ImageRef::parse_output(output)?;
-    let labels = parse_pairs(&args.labels, "--label")?;
-    let params = parse_pairs(&args.params, "--param")?.into_iter().collect();
+    let params = args.params.iter().cloned().collect();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -105,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let strategy = rechunk_strategies::by_name(&args.strategy, &params)?;
     let source_date_epoch = source_date_epoch()?;
-    let created = source_date_epoch.unwrap_or_else(now);
+    let created = build_date()?;
     let base_config = args.config.as_deref().map(read_config).transpose()?;
     let previous = match args.previous.as_deref() {
         Some(p) => read_previous(p)?,
@@ -113,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     interrupt::install_handlers();
 
-    let loaded = scan(&rootfs, &args)?;
+    let loaded = load_rootfs(&rootfs, &args.load, false)?;
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
     }
@@ -158,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         jobs,
         created,
         clamp_mtime: source_date_epoch,
-        labels: &labels,
+        labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),
     })
@@ -203,44 +194,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// Scans the rootfs with a live counter of entries.
-fn scan(rootfs: &std::path::Path, args: &Args) -> anyhow::Result<rechunk_rootfs::LoadedRoot> {
-    let count = Arc::new(AtomicU64::new(0));
-    let bar = progress_bar("{msg:>8} {spinner} {pos} entries ({elapsed})");
-    bar.set_message("scanning");
-    let done = Arc::new(AtomicBool::new(false));
-    let ticker = {
-        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                bar.set_position(count.load(Ordering::Relaxed));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
-    let opts = LoadOptions {
-        skip_special_files: args.skip_special_files,
-        keep_going: args.keep_going,
-        group_by_source: args.group_by_source,
-        progress: Some(count),
-        ..LoadOptions::default()
-    };
-    let loaded = load(rootfs, &opts);
-    done.store(true, Ordering::Relaxed);
-    let _ = ticker.join();
-    bar.finish_and_clear();
-    loaded.with_context(|| format!("scanning {}", rootfs.display()))
-}
-
-/// A bar on stderr; indicatif hides it when stderr is not a terminal.
-fn progress_bar(template: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 /// The change history to plan with: the previous record's, or (for formats that only know
@@ -312,31 +265,4 @@ fn read_config(s: &str) -> anyhow::Result<Value> {
     } else {
         serde_json::json!({ "config": v })
     })
-}
-
-fn now() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as Timestamp)
-}
-
-fn source_date_epoch() -> anyhow::Result<Option<Timestamp>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.is_empty() => s
-            .trim()
-            .parse::<Timestamp>()
-            .map(Some)
-            .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds")),
-        _ => Ok(None),
-    }
-}
-
-fn parse_pairs(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> {
-    items
-        .iter()
-        .map(|s| match s.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => bail!("{flag} {s:?}: expected KEY=VALUE"),
-        })
-        .collect()
 }

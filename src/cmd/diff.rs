@@ -5,7 +5,7 @@ use anyhow::Context;
 use rechunk_oci::{image_diff, open_image, ImageRef};
 use serde_json::json;
 
-use super::inspect::{human_bytes, print};
+use super::common::{human_bytes, print_stdout};
 
 /// Options of `rechunk diff`.
 #[derive(clap::Args, Debug)]
@@ -38,9 +38,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "image_bytes": cost.image_bytes,
             "reuse_ratio": cost.reuse_ratio,
         });
-        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
+        return print_stdout(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
-    print(&format!(
+    print_stdout(&format!(
         "download {} ({} bytes) in {} of {} layers; {:.1}% of {} already held; plus {} of \
          manifest and config\n",
         human_bytes(cost.download_bytes),

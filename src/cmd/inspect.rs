@@ -7,6 +7,8 @@ use anyhow::Context;
 use rechunk_oci::{open_image, previous_plan, ImageRef, OSTREE_COMPONENTS};
 use serde_json::json;
 
+use super::common::{human_bytes, print_stdout};
+
 /// Options of `rechunk inspect`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -53,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "plan_format": plan.as_ref().map(|p| format!("{:?}", p.format)),
             "layers": layers,
         });
-        return print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
+        return print_stdout(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     }
     let mut s = String::new();
     let _ = writeln!(s, "image    {}", image.source);
@@ -89,30 +91,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             human_bytes(l.size)
         );
     }
-    print(&s)
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-pub fn print(s: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(s.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
-/// `12.3 MiB`-style sizes for tables.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    print_stdout(&s)
 }

@@ -2,18 +2,13 @@
 //! file (layers, their components and sizes), without writing an image.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_model::{ChangeHistory, Component, Plan, PlanInput, Snapshot, Timestamp};
-use rechunk_rootfs::{load, LoadOptions};
 use rechunk_strategies::{by_name, parse_param, Params};
 use serde::Serialize;
 
-use super::inspect::human_bytes;
+use super::common::{build_date, human_bytes, load_rootfs, print_stdout, LoadArgs};
 
 /// Options of `rechunk plan`.
 #[derive(clap::Args, Debug)]
@@ -42,15 +37,9 @@ pub struct Args {
     /// Print JSON: {"layers": [{"components": [...], "size": N}, ...], ...}.
     #[arg(long)]
     pub json: bool,
-    /// With --rootfs: one component per source rpm instead of per binary package.
-    #[arg(long)]
-    pub group_by_source: bool,
-    /// With --rootfs: skip sockets, FIFOs and device nodes instead of failing on them.
-    #[arg(long)]
-    pub skip_special_files: bool,
-    /// With --rootfs: report unreadable entries and corrupt rpmdb rows as warnings.
-    #[arg(long)]
-    pub keep_going: bool,
+    /// How --rootfs is loaded.
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// The JSON form of a plan.
@@ -117,19 +106,9 @@ pub fn run(args: Args) -> Result<()> {
                 })
                 .collect(),
         };
-        write_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))
+        print_stdout(&(serde_json::to_string_pretty(&json)? + "\n"))
     } else {
-        write_stdout(&render(&args, &plan, &sizes, &components))
-    }
-}
-
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
-pub fn write_stdout(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
+        print_stdout(&render(&args, &plan, &sizes, &components))
     }
 }
 
@@ -146,56 +125,11 @@ fn from_contentmeta(file: &Path) -> Result<(Vec<Component>, Timestamp)> {
 
 /// Components of a scanned root filesystem; "now" is SOURCE_DATE_EPOCH or the current time.
 fn from_rootfs(root: &Path, args: &Args) -> Result<(Vec<Component>, Timestamp)> {
-    let count = Arc::new(AtomicU64::new(0));
-    let opts = LoadOptions {
-        skip_special_files: args.skip_special_files,
-        keep_going: args.keep_going,
-        group_by_source: args.group_by_source,
-        progress: Some(count.clone()),
-        ..LoadOptions::default()
-    };
-    let loaded = with_spinner(&count, || load(root, &opts))
-        .with_context(|| format!("scanning {}", root.display()))?;
+    let loaded = load_rootfs(root, &args.load, false)?;
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
     }
-    Ok((loaded.components, now()?))
-}
-
-/// Runs `work` with an entry counter on stderr (hidden when stderr is not a terminal).
-fn with_spinner<T>(count: &Arc<AtomicU64>, work: impl FnOnce() -> T) -> T {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("scanning {spinner} {pos} entries ({elapsed})")
-    {
-        bar.set_style(style);
-    }
-    let done = Arc::new(AtomicBool::new(false));
-    let ticker = {
-        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                bar.set_position(count.load(Ordering::Relaxed));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
-    let result = work();
-    done.store(true, Ordering::Relaxed);
-    let _ = ticker.join();
-    bar.finish_and_clear();
-    result
-}
-
-fn now() -> Result<Timestamp> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.trim().is_empty() => s
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds")),
-        _ => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as Timestamp)),
-    }
+    Ok((loaded.components, build_date()?))
 }
 
 /// Bytes per layer of `plan`.

@@ -2,15 +2,14 @@
 //! content, skipped paths and `rpm -V` style warnings, as a table or as one JSON object.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use rechunk_model::ComponentKind;
-use rechunk_rootfs::{load, LoadOptions, LoadedRoot, Rule};
+use rechunk_rootfs::{LoadedRoot, Rule};
 use serde::Serialize;
+
+use super::common::{load_rootfs, print_stdout, LoadArgs};
 
 /// Options of `rechunk scan`.
 #[derive(clap::Args, Debug)]
@@ -21,15 +20,8 @@ pub struct Args {
     /// Print one JSON object (packages, components, unowned totals, skipped, warnings).
     #[arg(long)]
     pub json: bool,
-    /// Leave out sockets, FIFOs and device nodes (with a warning) instead of failing.
-    #[arg(long)]
-    pub skip_special_files: bool,
-    /// Skip unreadable paths and corrupt rpmdb rows (with a warning) instead of failing.
-    #[arg(long)]
-    pub keep_going: bool,
-    /// One component per source rpm instead of per binary package.
-    #[arg(long)]
-    pub group_by_source: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Do not read package files to compare their digests with the rpmdb (sizes, modes and
     /// types are still compared).
     #[arg(long)]
@@ -37,54 +29,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let progress = Arc::new(AtomicU64::new(0));
-    let opts = LoadOptions {
-        skip_special_files: args.skip_special_files,
-        keep_going: args.keep_going,
-        group_by_source: args.group_by_source,
-        verify_digests: !args.no_verify,
-        progress: Some(progress.clone()),
-    };
-    // Every load error names its full path already.
-    let loaded = with_progress(&progress, || load(&args.rootfs, &opts))?;
+    let loaded = load_rootfs(&args.rootfs, &args.load, !args.no_verify)?;
     let report = Report::new(&args, &loaded);
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
         report.print(&mut out)?;
     }
-    Ok(())
-}
-
-/// Runs `work` with a spinner on stderr counting scanned entries (hidden when stderr is not a
-/// terminal).
-fn with_progress<T>(count: &Arc<AtomicU64>, work: impl FnOnce() -> T) -> T {
-    if !std::io::stderr().is_terminal() {
-        return work();
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} scanning: {pos} entries ({per_sec})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    let done = Arc::new(AtomicBool::new(false));
-    let ticker = {
-        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                bar.set_position(count.load(Ordering::Relaxed));
-                bar.tick();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
-    let result = work();
-    done.store(true, Ordering::Relaxed);
-    let _ = ticker.join();
-    bar.finish_and_clear();
-    result
+    print_stdout(&String::from_utf8_lossy(&out))
 }
 
 #[derive(Serialize)]

@@ -5,7 +5,7 @@ use anyhow::Result;
 use rechunk_strategies::registry;
 use serde::Serialize;
 
-use super::plan::write_stdout;
+use super::common::print_stdout;
 
 /// Options of `rechunk strategies`.
 #[derive(clap::Args, Debug)]
@@ -50,9 +50,9 @@ pub fn run(args: Args) -> Result<()> {
         })
         .collect();
     if args.json {
-        return write_stdout(&(serde_json::to_string_pretty(&list)? + "\n"));
+        return print_stdout(&(serde_json::to_string_pretty(&list)? + "\n"));
     }
-    write_stdout(&render(&list))
+    print_stdout(&render(&list))
 }
 
 fn render(list: &[StrategyJson]) -> String {

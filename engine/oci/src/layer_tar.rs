@@ -3,8 +3,9 @@
 //! One fixed format so that the same entries always give the same bytes: POSIX ustar headers,
 //! PAX extended headers only where ustar cannot say it (long paths and link targets, xattrs as
 //! `SCHILY.xattr.NAME`), numeric uid/gid with empty user and group names, zero device numbers,
-//! no atime/ctime, directories with a trailing `/`, and mtimes clamped to `SOURCE_DATE_EPOCH`
-//! when it is set. Hardlinks are tar hardlinks to the first path of their set in the layer.
+//! no atime/ctime, directories with a trailing `/`, file and symlink mtimes clamped to
+//! `SOURCE_DATE_EPOCH` when it is set, and every directory at mtime [`DIR_MTIME`]. Hardlinks are
+//! tar hardlinks to the first path of their set in the layer.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -22,6 +23,11 @@ const BLOCK: usize = 512;
 /// Mode, owner and mtime of a directory a layer needs but the tree does not list (only
 /// possible with hand-made trees: a scan lists every directory).
 const SYNTHETIC_DIR_MODE: u32 = 0o755;
+/// The mtime every directory is written with. A directory's real mtime changes whenever any
+/// package adds or removes a name in it, and `/usr/lib` sits in nearly every layer: keeping it
+/// would give every layer a new digest on every build, whatever the plan. ostree does the same
+/// (it stores no directory mtimes).
+pub const DIR_MTIME: i64 = 0;
 
 /// One path of a layer, in the layer's path order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +76,7 @@ pub fn write_layer_tar<W: Write>(
                     uid: 0,
                     gid: 0,
                     size: 0,
-                    mtime: 0,
+                    mtime: DIR_MTIME,
                     link: None,
                     xattrs: &[],
                 };
@@ -126,6 +132,7 @@ impl<W: Write> TarStream<'_, W> {
             EntryKind::Directory => {
                 spec.path = dir_name(&e.path);
                 spec.kind = EntryType::Directory;
+                spec.mtime = DIR_MTIME;
                 self.header(&spec).map_err(io_err)?;
                 Ok(0)
             }

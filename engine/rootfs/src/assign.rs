@@ -69,6 +69,8 @@ pub struct AssignInput<'a> {
     /// Real relative paths of the rpm database directories found in the tree.
     pub rpmdb_dirs: &'a [PathBuf],
     pub group_by_source: bool,
+    /// See [`crate::LoadOptions::clamp_mtime`].
+    pub clamp_mtime: Option<i64>,
 }
 
 /// Where one entry goes before components are numbered.
@@ -335,7 +337,7 @@ fn build(
         })
         .collect();
     add_sizes(tree, &owner, &mut components);
-    set_content_versions(tree, &owner, &mut components);
+    set_content_versions(tree, &owner, input.clamp_mtime, &mut components);
     resolve_requires(
         tree,
         &owner,
@@ -393,9 +395,16 @@ fn add_sizes(tree: &Tree, owner: &[usize], components: &mut [Component]) {
 }
 
 /// Non-package components get a digest over their entries (path, type, mode, owner, size,
-/// link target, xattrs and the content of regular files): it changes iff what would go into
-/// the image changes. Only unowned content is read, in parallel.
-fn set_content_versions(tree: &Tree, owner: &[usize], components: &mut [Component]) {
+/// link target, xattrs, the content and the mtime the image writer will write for files and
+/// symlinks): it changes iff what would go into the image changes, so the layer key moves with
+/// the layer's bytes. Directory mtimes are left out: the writer does not keep them. Only
+/// unowned content is read, in parallel.
+fn set_content_versions(
+    tree: &Tree,
+    owner: &[usize],
+    clamp_mtime: Option<i64>,
+    components: &mut [Component],
+) {
     let unversioned: Vec<usize> = (0..tree.entries.len())
         .filter(|&i| components[owner[i]].version.is_empty())
         .collect();
@@ -423,11 +432,12 @@ fn set_content_versions(tree: &Tree, owner: &[usize], components: &mut [Componen
             e.mode, e.uid, e.gid, e.size
         ));
         h.update(link);
-        match content {
-            Some(d) => h.update(d),
-            // Unreadable now (it was readable during the scan): the mtime stands in.
-            None if e.kind == EntryKind::Regular => h.update(e.mtime.to_le_bytes()),
-            None => {}
+        if e.kind != EntryKind::Directory {
+            let written = clamp_mtime.map_or(e.mtime, |c| e.mtime.min(c));
+            h.update(written.to_le_bytes());
+        }
+        if let Some(d) = content {
+            h.update(d);
         }
         for (n, v) in &e.xattrs {
             h.update(n.as_encoded_bytes());

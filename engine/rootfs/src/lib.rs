@@ -38,6 +38,9 @@ pub struct LoadOptions {
     pub verify_digests: bool,
     /// Incremented once per entry scanned, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
+    /// `SOURCE_DATE_EPOCH`: the image writer clamps file mtimes to it, so the versions of
+    /// non-package components hash the clamped mtime (what will be in the layer).
+    pub clamp_mtime: Option<i64>,
 }
 
 /// A loaded root filesystem: its entries, packages and components.
@@ -98,6 +101,7 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedRoot, Error> {
         packages: &packages,
         rpmdb_dirs: &located.dirs,
         group_by_source: opts.group_by_source,
+        clamp_mtime: opts.clamp_mtime,
     };
     let assignment = assign::assign(&tree, &index, &input);
     warnings.extend(verify::verify(
