@@ -8,7 +8,7 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,7 @@ enum Command {
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
+    require_build_inputs(&cli);
     let result = match cli.command {
         None => cmd::build::run(cli.build),
         Some(Command::Build(args)) => cmd::build::run(args),
@@ -67,6 +68,31 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--rootfs` and `--output` are optional at the clap level (they double as top-level options),
+/// so their absence is reported here, as the usage error (exit 2) it is.
+fn require_build_inputs(cli: &Cli) {
+    let args = match &cli.command {
+        None => &cli.build,
+        Some(Command::Build(args)) => args,
+        Some(_) => return,
+    };
+    if args.rootfs.is_some() && args.output.is_some() {
+        return;
+    }
+    let mut command = Cli::command();
+    if cli.command.is_none() && args.rootfs.is_none() && args.output.is_none() {
+        // A bare `rechunk`: show what it can do.
+        let _ = command.print_help();
+        std::process::exit(2);
+    }
+    command
+        .error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "building an image needs --rootfs DIR and --output oci:DIR[:TAG] (or oci-archive:FILE[:TAG])",
+        )
+        .exit()
 }
 
 fn init_logging() {
