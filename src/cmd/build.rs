@@ -126,7 +126,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_layers: args.max_layers,
         plan: plan.clone(),
         components: component_versions(&loaded.components),
-        history,
+        // Bounded: the label travels with every image (see ChangeHistory::recent).
+        history: history.recent(),
     };
 
     let bar =

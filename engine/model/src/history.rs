@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Component, Timestamp};
+use crate::{Component, Timestamp, DAY};
+
+/// Days of builds a plan record keeps at least (see [`ChangeHistory::recent`]).
+pub const RECORD_DAYS: Timestamp = 400;
+/// Builds a plan record keeps at least (see [`ChangeHistory::recent`]).
+pub const RECORD_BUILDS: usize = 128;
 
 /// One image version: its components, sorted by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +110,29 @@ impl ChangeHistory {
         self.builds.iter().filter(|&&d| d >= since).count()
     }
 
+    /// The part of the history an image's plan record carries: the builds of the last
+    /// [`RECORD_DAYS`] days or the last [`RECORD_BUILDS`] builds, whichever reaches further back.
+    /// Bounded so the config label does not grow with every build, and still longer than any
+    /// strategy looks back (a year of changelogs, 128 builds for `cluster`). Components first
+    /// seen before the cut count as first seen at it.
+    pub fn recent(&self) -> ChangeHistory {
+        let Some(&newest) = self.builds.last() else {
+            return self.clone();
+        };
+        let by_count = self.builds.len().saturating_sub(RECORD_BUILDS);
+        let cutoff = self.builds[by_count].min(newest - RECORD_DAYS * DAY);
+        let mut recent = self.clone();
+        recent.builds.retain(|&d| d >= cutoff);
+        for dates in recent.changes.values_mut() {
+            dates.retain(|&d| d >= cutoff);
+        }
+        recent.changes.retain(|_, dates| !dates.is_empty());
+        for first in recent.first_seen.values_mut() {
+            *first = (*first).max(cutoff);
+        }
+        recent
+    }
+
     /// True when at least two builds were observed, i.e. there is anything to learn from.
     pub fn is_informative(&self) -> bool {
         self.builds.len() >= 2
@@ -137,6 +165,34 @@ mod tests {
         assert_eq!(h.changes_of("c"), &[] as &[Timestamp]);
         assert_eq!(h.first_seen["c"], 3);
         assert_eq!(h.builds_since(3), 2);
+    }
+
+    #[test]
+    fn recent_keeps_the_longer_of_400_days_and_128_builds() {
+        // Daily builds for three years: 400 days reach further back than 128 builds.
+        let daily: Vec<Snapshot> = (0..1100)
+            .map(|i| {
+                snap(
+                    i * DAY,
+                    &[("a", if i % 10 == 0 { "x" } else { "y" }), ("b", "1")],
+                )
+            })
+            .collect();
+        let h = ChangeHistory::from_snapshots(&daily).recent();
+        let cutoff = 1099 * DAY - RECORD_DAYS * DAY;
+        assert_eq!(h.builds.len(), 401);
+        assert!(h.changes_of("a").iter().all(|&d| d >= cutoff));
+        assert_eq!(h.changes_of("a").len(), 80, "two changes every ten days");
+        assert_eq!(h.first_seen["b"], cutoff);
+        assert_eq!(h.last_version["a"], "y");
+        // Monthly builds for 20 years: the last 128 builds reach further back.
+        let monthly: Vec<Snapshot> = (0..240)
+            .map(|i| snap(i * 30 * DAY, &[("a", "1")]))
+            .collect();
+        let h = ChangeHistory::from_snapshots(&monthly).recent();
+        assert_eq!(h.builds.len(), RECORD_BUILDS);
+        assert_eq!(h.builds[0], 112 * 30 * DAY);
+        assert_eq!(ChangeHistory::default().recent(), ChangeHistory::default());
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod plan;
 mod record;
 
 pub use component::{Component, ComponentKind};
-pub use history::{ChangeHistory, History, Snapshot};
+pub use history::{ChangeHistory, History, Snapshot, RECORD_BUILDS, RECORD_DAYS};
 pub use layer_key::{layer_key, LayerKey};
 pub use metrics::{update_cost, UpdateCost};
 pub use plan::{Layer, Plan, PlanError, PlanInput};
