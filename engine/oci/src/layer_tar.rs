@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rechunk_rootfs::{Entry, EntryKind, InodeId, Tree};
 use tar::{EntryType, Header};
@@ -47,23 +48,26 @@ pub struct TarOptions {
 
 /// Writes the tar stream of `members` (sorted by path, parents first) to `out`, file contents
 /// read through `root`. Returns the number of regular-file content bytes written.
+///
+/// Stops with [`Error::Interrupted`] on Ctrl-C, and with [`Error::Aborted`] once `abort` is set
+/// (another layer failed: no point finishing this one).
 pub fn write_layer_tar<W: Write>(
     out: &mut W,
     tree: &Tree,
     root: &RootDir,
     members: &[Member],
     opts: TarOptions,
+    abort: &AtomicBool,
 ) -> Result<u64> {
     let mut tar = TarStream {
         out,
         copy_buf: vec![0; 1 << 20],
         first_link: HashMap::new(),
+        abort,
     };
     let mut content = 0;
     for member in members {
-        if interrupt::requested() {
-            return Err(Error::Interrupted);
-        }
+        tar.check_stop()?;
         match member {
             Member::Entry(i) => {
                 content += tar.entry(&tree.entries[*i], root, opts)?;
@@ -96,6 +100,7 @@ struct TarStream<'w, W> {
     copy_buf: Vec<u8>,
     /// First path written for each hardlinked inode.
     first_link: HashMap<InodeId, Vec<u8>>,
+    abort: &'w AtomicBool,
 }
 
 struct HeaderSpec<'a> {
@@ -111,6 +116,16 @@ struct HeaderSpec<'a> {
 }
 
 impl<W: Write> TarStream<'_, W> {
+    fn check_stop(&self) -> Result<()> {
+        if interrupt::requested() {
+            Err(Error::Interrupted)
+        } else if self.abort.load(Ordering::Relaxed) {
+            Err(Error::Aborted)
+        } else {
+            Ok(())
+        }
+    }
+
     fn entry(&mut self, e: &Entry, root: &RootDir, opts: TarOptions) -> Result<u64> {
         let mtime = match opts.clamp_mtime {
             Some(epoch) => e.mtime.min(epoch),
@@ -167,9 +182,7 @@ impl<W: Write> TarStream<'_, W> {
         let mut file = root.open_regular(&e.path, e.size)?;
         let mut left = e.size;
         while left > 0 {
-            if interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
+            self.check_stop()?;
             let want = left.min(self.copy_buf.len() as u64) as usize;
             let n = file
                 .read(&mut self.copy_buf[..want])

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use tempfile::{NamedTempFile, TempDir};
 
-use crate::error::IoContext;
+use crate::error::{IoContext, NamedWriter};
 use crate::hashing::sha256_hex;
 use crate::json::canonical_bytes;
 use crate::reference::{ImageRef, DEFAULT_TAG};
@@ -208,7 +208,8 @@ impl Staging {
             .tempfile_in(parent)
             .ctx("creating a temporary archive in", parent)?;
         {
-            let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+            let mut out =
+                BufWriter::with_capacity(1 << 20, NamedWriter::new(tmp.as_file(), tmp.path()));
             write_layout_tar(&mut out, self.dir.path())?;
             out.flush().ctx("writing", tmp.path())?;
         }

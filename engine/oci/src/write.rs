@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::assign::{assign, Assignment};
 use crate::compression::Compression;
 use crate::config::{image_config, ConfigInput, HistoryEntry};
-use crate::error::IoContext;
+use crate::error::{IoContext, NamedWriter};
 use crate::hashing::HashWriter;
 use crate::json::canonical_bytes;
 use crate::layer_tar::{write_layer_tar, Member, TarOptions};
@@ -164,18 +164,17 @@ fn write_layers(
                 let slot = order[k];
                 let plan_index = emitted[slot];
                 let members = &assignment.layers[plan_index];
-                let result =
-                    write_one_layer(req, root, staging, members).map(|(blob, diff, tar)| {
-                        BuiltLayer {
-                            plan_index,
-                            components: req.plan.layers[plan_index].components.clone(),
-                            digest: format!("sha256:{}", blob.digest),
-                            size: blob.size,
-                            diff_id: format!("sha256:{diff}"),
-                            tar_size: tar,
-                            content_bytes: assignment.content_bytes[plan_index],
-                        }
-                    });
+                let result = write_one_layer(req, root, staging, members, &failed).map(
+                    |(blob, diff, tar)| BuiltLayer {
+                        plan_index,
+                        components: req.plan.layers[plan_index].components.clone(),
+                        digest: format!("sha256:{}", blob.digest),
+                        size: blob.size,
+                        diff_id: format!("sha256:{diff}"),
+                        tar_size: tar,
+                        content_bytes: assignment.content_bytes[plan_index],
+                    },
+                );
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 } else if let Some(progress) = req.progress {
@@ -192,10 +191,18 @@ fn write_layers(
     let results = results
         .into_inner()
         .map_err(|_| Error::Usage("a layer writer thread panicked".into()))?;
-    // The first error in plan order, so the message does not depend on thread timing.
+    // The first real error in plan order (layers stopped because of it say nothing new).
     let mut layers = Vec::with_capacity(results.len());
+    let mut aborted = false;
     for r in results.into_iter().flatten() {
-        layers.push(r?);
+        match r {
+            Ok(layer) => layers.push(layer),
+            Err(Error::Aborted) => aborted = true,
+            Err(e) => return Err(e),
+        }
+    }
+    if aborted {
+        return Err(Error::Aborted);
     }
     if layers.len() != emitted.len() {
         return Err(Error::Usage("a layer writer stopped early".into()));
@@ -209,10 +216,11 @@ fn write_one_layer(
     root: &RootDir,
     staging: &Staging,
     members: &[Member],
+    abort: &AtomicBool,
 ) -> Result<(Blob, String, u64)> {
     let tmp = staging.temp_blob()?;
     let tmp_path = tmp.path().to_path_buf();
-    let file = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let file = BufWriter::with_capacity(1 << 20, NamedWriter::new(tmp.as_file(), &tmp_path));
     let encoder = req
         .compression
         .encoder(HashWriter::new(file))
@@ -221,7 +229,7 @@ fn write_one_layer(
     let opts = TarOptions {
         clamp_mtime: req.clamp_mtime,
     };
-    write_layer_tar(&mut tar, req.tree, root, members, opts)?;
+    write_layer_tar(&mut tar, req.tree, root, members, opts, abort)?;
     let (encoder, diff_id, tar_size) = tar.finish();
     let compressed = encoder.finish().ctx("compressing into", &tmp_path)?;
     let (mut file, digest, size) = compressed.finish();

@@ -1,0 +1,264 @@
+//! `rechunk build` when things go wrong while the image is being written: the destination's
+//! filesystem fills up, or the user presses Ctrl-C. Either way the binary exits non-zero with a
+//! message saying what happened and where, and leaves nothing at the destination: no image, no
+//! staging directory, no half-written archive.
+//!
+//! A full disk is a small tmpfs mounted over the destination's parent (we run as root here and
+//! in CI). Where `mount` is refused (an unprivileged container), the same failure is produced
+//! with RLIMIT_FSIZE on the child (writes past the limit fail with EFBIG, SIGXFSZ ignored); each
+//! test prints which of the two ran and names it in its assertion messages.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const MIB: usize = 1 << 20;
+
+/// How the destination is kept small.
+enum Limit {
+    /// A tmpfs of this many bytes is mounted on the directory (unmounted on drop).
+    Tmpfs(PathBuf),
+    /// The child may not write any file past this many bytes.
+    FileSize(u64),
+}
+
+impl Limit {
+    /// Mounts a tmpfs of `tmpfs_bytes` on `dir`, or falls back to a file size limit of
+    /// `file_bytes`.
+    fn on(dir: &Path, tmpfs_bytes: usize, file_bytes: usize) -> Limit {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={tmpfs_bytes}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let limit = if mounted {
+            Limit::Tmpfs(dir.to_path_buf())
+        } else {
+            Limit::FileSize(file_bytes as u64)
+        };
+        eprintln!("destination limited by {}", limit.describe());
+        limit
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Limit::Tmpfs(_) => "a small tmpfs (expect ENOSPC)".into(),
+            Limit::FileSize(n) => format!("RLIMIT_FSIZE={n} (mount refused; expect EFBIG)"),
+        }
+    }
+
+    /// The cause the error message must give.
+    fn cause(&self) -> &'static str {
+        match self {
+            Limit::Tmpfs(_) => "No space left on device",
+            Limit::FileSize(_) => "File too large",
+        }
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        if let Limit::FileSize(bytes) = *self {
+            // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: bytes,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // Otherwise the first write past the limit kills the process instead of
+                    // failing with EFBIG. An ignored signal stays ignored across exec.
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+impl Drop for Limit {
+    fn drop(&mut self) {
+        if let Limit::Tmpfs(dir) = self {
+            let _ = Command::new("umount").arg(dir).status();
+        }
+    }
+}
+
+/// A root filesystem with one file per size given, of compressible but varied text (about 3:1
+/// with zstd -3, far slower to compress at high levels than random bytes).
+fn tree(dir: &Path, sizes: &[usize]) -> PathBuf {
+    let root = dir.join("rootfs");
+    fs::create_dir_all(root.join("usr/lib")).unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let words: Vec<Vec<u8>> = (0..512)
+        .map(|_| {
+            let len = 3 + next() % 10;
+            (0..len).map(|_| b'a' + (next() % 26) as u8).collect()
+        })
+        .collect();
+    for (i, &size) in sizes.iter().enumerate() {
+        let mut content = Vec::with_capacity(size + 16);
+        while content.len() < size {
+            let r = next();
+            content.extend_from_slice(&words[(r % 512) as usize]);
+            content.push(if r & 0x300 == 0 {
+                (r >> 16) as u8
+            } else {
+                b' '
+            });
+        }
+        content.truncate(size);
+        let mut f = fs::File::create(root.join(format!("usr/lib/lib{i}.so"))).unwrap();
+        f.write_all(&content).unwrap();
+    }
+    root
+}
+
+fn rechunk(root: &Path, output: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rechunk"));
+    cmd.arg("--rootfs")
+        .arg(root)
+        .args(["--output", output])
+        .args(extra)
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    cmd
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Exit 1, the error names a file being written in `dest_dir` and the cause, and `dest_dir` is
+/// left empty.
+fn assert_failed_cleanly(out: &Output, dest_dir: &Path, limit: &Limit) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let how = limit.describe();
+    assert_eq!(out.status.code(), Some(1), "[{how}] {stderr}");
+    let written = format!("writing {}/.", dest_dir.display());
+    assert!(
+        stderr.contains(&written),
+        "[{how}] the error must name the file being written ({written}...): {stderr}"
+    );
+    assert!(
+        stderr.contains(limit.cause()),
+        "[{how}] the error must give the cause: {stderr}"
+    );
+    assert_eq!(
+        names_in(dest_dir),
+        Vec::<String>::new(),
+        "[{how}] left behind at the destination"
+    );
+}
+
+#[test]
+fn full_disk_while_writing_layers_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let root = tree(work.path(), &[3 * MIB, 2 * MIB]);
+    let dest = work.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let limit = Limit::on(&dest, MIB, MIB);
+    let mut cmd = rechunk(
+        &root,
+        &format!("oci:{}", dest.join("img").display()),
+        &["--compression", "none"],
+    );
+    limit.apply(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_failed_cleanly(&out, &dest, &limit);
+}
+
+/// The layers fit, the archive made of them does not (it is written next to the staging
+/// directory, so it needs the space twice): the temporary archive must go too.
+#[test]
+fn full_disk_while_writing_the_archive_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let root = tree(work.path(), &[3 * MIB, 2 * MIB]);
+    let dest = work.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    // tmpfs: 5 MiB of blobs fit in 8, their 5 MiB archive does not; RLIMIT_FSIZE is per file:
+    // each blob (≤ 3 MiB) fits in 4, the archive does not.
+    let limit = Limit::on(&dest, 8 * MIB, 4 * MIB);
+    let mut cmd = rechunk(
+        &root,
+        &format!("oci-archive:{}", dest.join("img.tar").display()),
+        &["--compression", "none"],
+    );
+    limit.apply(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_failed_cleanly(&out, &dest, &limit);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(".rechunk-archive-"),
+        "[{}] expected to fail on the archive, not a layer: {stderr}",
+        limit.describe()
+    );
+}
+
+/// Ctrl-C while a layer is being compressed (zstd level 19 on 16 MiB of text takes seconds, and
+/// the signal goes out as soon as a layer's temporary blob exists, so no fixed sleep).
+#[test]
+fn sigint_while_writing_exits_nonzero_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let root = tree(work.path(), &[8 * MIB, 8 * MIB]);
+    let dest = work.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let mut child = rechunk(
+        &root,
+        &format!("oci:{}", dest.join("img").display()),
+        &["--compression", "zstd:19", "--jobs", "1"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+
+    let staging = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "rechunk exited ({status}) before it could be interrupted; the tree is too \
+                 small for this machine: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let writing = names_in(&dest)
+            .into_iter()
+            .find(|n| n.starts_with(".img.rechunk-"))
+            .map(|n| dest.join(n))
+            .filter(|s| {
+                // A layer's temporary blob: the writer is running.
+                fs::read_dir(s.join("blobs/sha256")).is_ok_and(|mut d| d.next().is_some())
+            });
+        if let Some(s) = writing {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // SAFETY: signalling our own child, which has not been reaped yet.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an interrupted build succeeded");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!staging.exists(), "staging directory left: {stderr}");
+    assert_eq!(names_in(&dest), Vec::<String>::new(), "{stderr}");
+}
