@@ -27,11 +27,16 @@ use rechunk_rpmdb::Package;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::accounts::Accounts;
+use crate::drift::{find_drift, Claim, Drift, DriftInput};
 use crate::resolve::TreeIndex;
 use crate::{Entry, EntryKind, InodeId, Tree};
 
 /// The xattr that names an entry's component (inherited by a directory's children).
 pub const COMPONENT_XATTR: &str = "user.component";
+
+/// Bytes of the drift digest appended to a package component's version (16 hex digits).
+const DRIFT_DIGEST_BYTES: usize = 8;
 
 /// Unowned regular files at least this big become their own component.
 pub const BIG_FILE: u64 = 1 << 20;
@@ -61,6 +66,8 @@ pub struct Assignment {
     /// Per tree entry: the package (index into the package list) whose record owns the
     /// path, whatever rule won; used for the `rpm -V` checks.
     pub package_of: Vec<Option<usize>>,
+    /// Where package components differ from their records (what moved their versions).
+    pub drift: Vec<Drift>,
 }
 
 /// Inputs besides the tree.
@@ -71,6 +78,8 @@ pub struct AssignInput<'a> {
     pub group_by_source: bool,
     /// See [`crate::LoadOptions::clamp_mtime`].
     pub clamp_mtime: Option<i64>,
+    /// The tree's user and group ids, to check owners against recorded names.
+    pub accounts: &'a Accounts,
 }
 
 /// Where one entry goes before components are numbered.
@@ -82,7 +91,9 @@ struct Placement {
 
 /// Assigns every entry of `tree` to a component.
 pub fn assign(tree: &Tree, index: &TreeIndex, input: &AssignInput) -> Assignment {
-    let package_of = package_claims(tree, index, input.packages);
+    let claims = package_claims(tree, index, input.packages);
+    let package_of: Vec<Option<usize>> =
+        claims.claim.iter().map(|c| c.map(|c| c.package)).collect();
     let names = package_component_names(input.packages, input.group_by_source);
     let xattr = inherited_xattr_components(tree, index);
     let mut placements: Vec<Placement> = tree
@@ -92,23 +103,33 @@ pub fn assign(tree: &Tree, index: &TreeIndex, input: &AssignInput) -> Assignment
         .map(|(i, e)| place(e, xattr[i].as_deref(), package_of[i], &names, input))
         .collect();
     join_hardlinks(tree, &mut placements);
-    build(tree, placements, package_of, input)
+    build(tree, index, placements, &claims, package_of, input)
 }
 
-/// Per entry, the package that owns it (after the multiple-owner rule).
-fn package_claims(tree: &Tree, index: &TreeIndex, packages: &[Package]) -> Vec<Option<usize>> {
+/// Which record owns each entry, and where each record's path is.
+struct Claims {
+    /// Per entry: the winning record (after the multiple-owner rule).
+    claim: Vec<Option<Claim>>,
+    /// Per package, per file record: the entry its path names (installed or ghost records).
+    located: Vec<Vec<Option<usize>>>,
+}
+
+/// Per entry, the record that owns it (after the multiple-owner rule).
+fn package_claims(tree: &Tree, index: &TreeIndex, packages: &[Package]) -> Claims {
     // (not ghost, type matches, name, nevra) ranks claims; smallest wins.
     type Rank<'p> = (bool, bool, &'p str, String);
-    let mut best: Vec<Option<(Rank, usize)>> = vec![None; tree.entries.len()];
+    let mut best: Vec<Option<(Rank, Claim)>> = vec![None; tree.entries.len()];
+    let mut located: Vec<Vec<Option<usize>>> = Vec::with_capacity(packages.len());
     for (pi, pkg) in packages.iter().enumerate() {
-        for f in pkg
-            .files
-            .iter()
-            .filter(|f| f.installed || f.flags.is_ghost())
-        {
+        let mut found = vec![None; pkg.files.len()];
+        for (fi, f) in pkg.files.iter().enumerate() {
+            if !(f.installed || f.flags.is_ghost()) {
+                continue;
+            }
             let Some(i) = find_package_path(index, &f.path) else {
                 continue;
             };
+            found[fi] = Some(i);
             let e = &tree.entries[i];
             let rank = (
                 f.flags.is_ghost(),
@@ -117,11 +138,21 @@ fn package_claims(tree: &Tree, index: &TreeIndex, packages: &[Package]) -> Vec<O
                 pkg.nevra(),
             );
             if best[i].as_ref().is_none_or(|(r, _)| rank < *r) {
-                best[i] = Some((rank, pi));
+                best[i] = Some((
+                    rank,
+                    Claim {
+                        package: pi,
+                        file: fi,
+                    },
+                ));
             }
         }
+        located.push(found);
     }
-    best.into_iter().map(|b| b.map(|(_, pi)| pi)).collect()
+    Claims {
+        claim: best.into_iter().map(|b| b.map(|(_, c)| c)).collect(),
+        located,
+    }
 }
 
 /// The tree entry an rpm path names, through symlinked directories, with the `/usr/etc`
@@ -294,7 +325,9 @@ fn join_hardlinks(tree: &Tree, placements: &mut [Placement]) {
 /// Numbers the components (sorted by name) and fills in their sizes, versions and metadata.
 fn build(
     tree: &Tree,
+    index: &TreeIndex,
     placements: Vec<Placement>,
+    claims: &Claims,
     package_of: Vec<Option<usize>>,
     input: &AssignInput,
 ) -> Assignment {
@@ -338,6 +371,24 @@ fn build(
         .collect();
     add_sizes(tree, &owner, &mut components);
     set_content_versions(tree, &owner, input.clamp_mtime, &mut components);
+    let mut component_of_package = vec![0; input.packages.len()];
+    for (ci, m) in members.iter().enumerate() {
+        for &pi in m {
+            component_of_package[pi] = ci;
+        }
+    }
+    let drift_input = DriftInput {
+        tree,
+        index,
+        packages: input.packages,
+        claim: &claims.claim,
+        located: &claims.located,
+        owner: &owner,
+        component_of_package: &component_of_package,
+        accounts: input.accounts,
+        clamp_mtime: input.clamp_mtime,
+    };
+    let drift = apply_drift(&drift_input, &members, &mut components);
     resolve_requires(
         tree,
         &owner,
@@ -351,7 +402,41 @@ fn build(
         owner,
         rule,
         package_of,
+        drift,
     }
+}
+
+/// Appends `+` and a digest of its differences to the version of every package component
+/// whose entries differ from their records (see [`crate::drift`]); returns the differences
+/// sorted by component and path.
+fn apply_drift(
+    input: &DriftInput,
+    members: &[Vec<usize>],
+    components: &mut [Component],
+) -> Vec<Drift> {
+    let is_package: Vec<bool> = members.iter().map(|m| !m.is_empty()).collect();
+    let mut findings = find_drift(input, &is_package);
+    findings.sort_by(|a, b| (a.component, &a.path).cmp(&(b.component, &b.path)));
+    let mut hashers: BTreeMap<usize, Sha256> = BTreeMap::new();
+    for f in &findings {
+        let h = hashers.entry(f.component).or_default();
+        h.update(f.path.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        h.update(&f.detail);
+        h.update(b"\n");
+    }
+    for (ci, h) in hashers {
+        let digest = hex::encode(&h.finalize()[..DRIFT_DIGEST_BYTES]);
+        components[ci].version = format!("{}+{digest}", components[ci].version);
+    }
+    findings
+        .into_iter()
+        .map(|f| Drift {
+            component: components[f.component].name.clone(),
+            path: f.path,
+            differs: f.differs,
+        })
+        .collect()
 }
 
 /// Version, source, build time and changelog of a (source-)package component.

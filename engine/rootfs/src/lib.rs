@@ -2,9 +2,14 @@
 //! metadata, read its rpm database, and assign every path to a component.
 //!
 //! [`load`] is the entry point: [`scan`] (the walk) → rpmdb lookup inside the tree →
-//! [`assign`] (path → component, see its module doc for the rules) → `rpm -V` style checks.
+//! [`assign`] (path → component, see its module doc for the rules; package versions move with
+//! [`drift`] from the rpmdb records) → `rpm -V` style checks.
 
+mod accounts;
 mod assign;
+mod caps;
+mod digest;
+mod drift;
 mod entry;
 mod error;
 mod resolve;
@@ -16,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+pub use accounts::Accounts;
 pub use assign::{Rule, BIG_FILE, COMPONENT_XATTR};
+pub use caps::FileCaps;
+pub use drift::Drift;
 pub use entry::{Entry, EntryKind, InodeId, Tree};
 pub use error::{Error, SkipReason, Skipped, Warning, WarningKind};
 pub use resolve::{ResolveError, TreeIndex};
@@ -38,8 +46,8 @@ pub struct LoadOptions {
     pub verify_digests: bool,
     /// Incremented once per entry scanned, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
-    /// `SOURCE_DATE_EPOCH`: the image writer clamps file mtimes to it, so the versions of
-    /// non-package components hash the clamped mtime (what will be in the layer).
+    /// `SOURCE_DATE_EPOCH`: the image writer clamps file mtimes to it, so component versions
+    /// compare and hash the clamped mtime (what will be in the layer).
     pub clamp_mtime: Option<i64>,
 }
 
@@ -58,6 +66,9 @@ pub struct LoadedRoot {
     /// Per `tree.entries` index: the package (index into `packages`) whose rpmdb record owns
     /// the path, even when an xattr placed it elsewhere.
     pub package_of: Vec<Option<usize>>,
+    /// Where package components differ from their rpmdb records, sorted by component and
+    /// path: each moved its component's version from the EVR to EVR + `+digest`.
+    pub drift: Vec<Drift>,
     /// Paths left out by design, with why.
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<Warning>,
@@ -97,11 +108,17 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedRoot, Error> {
         packages = read.packages;
         rpmdb = Some(path);
     }
+    let accounts = if packages.is_empty() {
+        Accounts::default()
+    } else {
+        Accounts::read(&tree, &index)?
+    };
     let input = assign::AssignInput {
         packages: &packages,
         rpmdb_dirs: &located.dirs,
         group_by_source: opts.group_by_source,
         clamp_mtime: opts.clamp_mtime,
+        accounts: &accounts,
     };
     let assignment = assign::assign(&tree, &index, &input);
     warnings.extend(verify::verify(
@@ -119,6 +136,7 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedRoot, Error> {
         owner: assignment.owner,
         rule: assignment.rule,
         package_of: assignment.package_of,
+        drift: assignment.drift,
         skipped,
         warnings,
         rpmdb,

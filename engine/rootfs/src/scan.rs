@@ -40,7 +40,7 @@ pub struct Scan {
 }
 
 /// Top-level directories whose contents never belong in an image (the directories stay).
-const VOLATILE_DIRS: [&str; 6] = ["proc", "sys", "dev", "run", "tmp", "var/tmp"];
+pub(crate) const VOLATILE_DIRS: [&str; 6] = ["proc", "sys", "dev", "run", "tmp", "var/tmp"];
 
 /// The xattr that marks an entry (and its subtree) as not part of the image.
 pub const SKIP_XATTR: &str = "user.rechunk.skip";

@@ -6,17 +6,15 @@
 //! are skipped. A file the rpmdb lists but the tree lacks is reported as missing, except under
 //! `/var` (bootc images ship /var as tmpfiles.d entries) and the volatile directories.
 
-use std::io::Read;
 use std::path::Path;
 
-use rayon::prelude::*;
-use rechunk_rpmdb::{Package, PackageFile};
-use sha2::digest::DynDigest;
-
 use crate::assign::{find_package_path, type_matches};
+use crate::digest;
 use crate::error::{Warning, WarningKind};
 use crate::resolve::TreeIndex;
 use crate::{EntryKind, Tree};
+use rayon::prelude::*;
+use rechunk_rpmdb::{Package, PackageFile};
 
 /// One owned file to check against its record.
 struct Check<'a> {
@@ -121,34 +119,12 @@ fn check(tree: &Tree, c: &Check, digests: bool) -> Option<Warning> {
 }
 
 /// Hashes the file with the package's digest algorithm; `Some(message)` on a difference.
+/// MD5 and SHA-1 digests (old packages) are not checked.
 fn check_digest(path: &Path, algo: u32, f: &PackageFile) -> Option<String> {
     let want = f.digest.as_deref()?;
-    let mut hasher = hasher_for(algo)?;
-    let flags =
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
-    let mut file = match rustix::fs::open(path, flags, rustix::fs::Mode::empty()) {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(e) => return Some(format!("cannot read to verify: {e}")),
-    };
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) => return Some(format!("cannot read to verify: {e}")),
-        }
-    }
-    let got = hex::encode(hasher.finalize());
-    (got != want).then(|| format!("digest {got} differs from {want}"))
-}
-
-/// rpm's PGPHASHALGO numbers; MD5 and SHA-1 (old packages) are not checked.
-fn hasher_for(algo: u32) -> Option<Box<dyn DynDigest>> {
-    match algo {
-        8 => Some(Box::new(sha2::Sha256::default())),
-        9 => Some(Box::new(sha2::Sha384::default())),
-        10 => Some(Box::new(sha2::Sha512::default())),
-        11 => Some(Box::new(sha2::Sha224::default())),
-        _ => None,
+    digest::hasher_for(algo)?;
+    match digest::file_digest(path, algo) {
+        Ok((_, got)) => (got != want).then(|| format!("digest {got} differs from {want}")),
+        Err(e) => Some(format!("cannot read to verify: {e}")),
     }
 }

@@ -53,6 +53,9 @@ pub struct PackageFile {
     pub installed: bool,
     /// File capabilities in text form (`cap_net_raw=ep`), when the package sets them.
     pub caps: Option<String>,
+    /// rpm's hardlink identity (FILEDEVICES, FILEINODES): files of one package with the same
+    /// pair are links of one inode. The numbers are rpm's own, not the tree's.
+    pub inode: (u32, u32),
 }
 
 /// File type bits of `st_mode`.
@@ -247,6 +250,8 @@ fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
     let links = strs(IndexTag::RPMTAG_FILELINKTOS)?;
     let states = ints(IndexTag::RPMTAG_FILESTATES)?;
     let caps = strs(IndexTag::RPMTAG_FILECAPS)?;
+    let devices = ints(IndexTag::RPMTAG_FILEDEVICES)?;
+    let inodes = ints(IndexTag::RPMTAG_FILEINODES)?;
     let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
     Ok((0..n)
         .map(|i| PackageFile {
@@ -261,6 +266,7 @@ fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
             link_target: non_empty(&links[i]),
             installed: !matches!(states[i], STATE_NOT_INSTALLED | STATE_WRONG_COLOR),
             caps: non_empty(&caps[i]),
+            inode: (devices[i] as u32, inodes[i] as u32),
         })
         .collect())
 }
