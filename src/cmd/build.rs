@@ -3,6 +3,7 @@
 //! image.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -132,12 +133,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let bar =
         progress_bar("{msg:>8} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} ({eta})");
+    let (layers_total, layers_done) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let on_progress = |p: Progress| match p {
         Progress::Start { layers, bytes } => {
             bar.set_length(bytes);
-            bar.set_message(format!("{layers} layers"));
+            layers_total.store(layers, Ordering::Relaxed);
+            bar.set_message(format!("0/{layers} layers"));
         }
-        Progress::LayerDone { bytes } => bar.inc(bytes),
+        Progress::Content { bytes } => bar.inc(bytes),
+        Progress::LayerDone { .. } => {
+            let done = layers_done.fetch_add(1, Ordering::Relaxed) + 1;
+            let total = layers_total.load(Ordering::Relaxed);
+            bar.set_message(format!("{done}/{total} layers"));
+        }
     };
     let report = build_image(&BuildRequest {
         tree: &loaded.tree,

@@ -39,11 +39,13 @@ pub enum Member {
     SyntheticDir(PathBuf),
 }
 
-/// How mtimes are written.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TarOptions {
+/// How mtimes are written, and who hears about progress.
+#[derive(Clone, Copy, Default)]
+pub struct TarOptions<'a> {
     /// `SOURCE_DATE_EPOCH`: later mtimes are written as this value.
     pub clamp_mtime: Option<i64>,
+    /// Called with the number of file content bytes each time a chunk (≤ 1 MiB) is written.
+    pub on_content: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
 /// Writes the tar stream of `members` (sorted by path, parents first) to `out`, file contents
@@ -56,7 +58,7 @@ pub fn write_layer_tar<W: Write>(
     tree: &Tree,
     root: &RootDir,
     members: &[Member],
-    opts: TarOptions,
+    opts: TarOptions<'_>,
     abort: &AtomicBool,
 ) -> Result<u64> {
     let mut tar = TarStream {
@@ -126,7 +128,7 @@ impl<W: Write> TarStream<'_, W> {
         }
     }
 
-    fn entry(&mut self, e: &Entry, root: &RootDir, opts: TarOptions) -> Result<u64> {
+    fn entry(&mut self, e: &Entry, root: &RootDir, opts: TarOptions<'_>) -> Result<u64> {
         let mtime = match opts.clamp_mtime {
             Some(epoch) => e.mtime.min(epoch),
             None => e.mtime,
@@ -171,13 +173,18 @@ impl<W: Write> TarStream<'_, W> {
                 }
                 spec.size = e.size;
                 self.header(&spec).map_err(io_err)?;
-                self.content(root, e)?;
+                self.content(root, e, opts.on_content)?;
                 Ok(e.size)
             }
         }
     }
 
-    fn content(&mut self, root: &RootDir, e: &Entry) -> Result<()> {
+    fn content(
+        &mut self,
+        root: &RootDir,
+        e: &Entry,
+        on_content: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<()> {
         let full = root.path().join(&e.path);
         let mut file = root.open_regular(&e.path, e.size)?;
         let mut left = e.size;
@@ -197,6 +204,9 @@ impl<W: Write> TarStream<'_, W> {
                 .write_all(&self.copy_buf[..n])
                 .map_err(|err| write_err(root, &e.path, err))?;
             left -= n as u64;
+            if let Some(report) = on_content {
+                report(n as u64);
+            }
         }
         self.pad(e.size)
             .map_err(|err| write_err(root, &e.path, err))

@@ -13,7 +13,7 @@ use rechunk_rootfs::{EntryKind, Tree};
 use serde_json::Value;
 
 use crate::assign::{assign, Assignment};
-use crate::compression::Compression;
+use crate::compression::{Compression, Compressor};
 use crate::config::{image_config, ConfigInput, HistoryEntry};
 use crate::error::{IoContext, NamedWriter};
 use crate::hashing::HashWriter;
@@ -54,7 +54,9 @@ pub struct BuildRequest<'a> {
 pub enum Progress {
     /// Before the first layer: how many layers and content bytes will be written.
     Start { layers: usize, bytes: u64 },
-    /// One layer finished, with its content bytes.
+    /// File content bytes just written into a layer (a chunk of at most 1 MiB).
+    Content { bytes: u64 },
+    /// One layer finished, with its content bytes (already reported as `Content`).
     LayerDone { bytes: u64 },
 }
 
@@ -154,9 +156,15 @@ fn write_layers(
         .thread_name(|i| format!("rechunk-layer-{i}"))
         .build()
         .map_err(|e| Error::Usage(format!("starting {} writer threads: {e}", req.jobs)))?;
+    // One compressor per thread, reused for every layer the thread writes.
+    let compressors = (0..req.jobs.min(emitted.len()))
+        .map(|_| req.compression.compressor())
+        .collect::<std::io::Result<Vec<_>>>()
+        .ctx("starting the compressors for", staging.path())?;
     pool.scope(|s| {
-        for _ in 0..req.jobs.min(emitted.len()) {
-            s.spawn(|_| loop {
+        let (next, failed, results, order) = (&next, &failed, &results, &order);
+        for mut compressor in compressors {
+            s.spawn(move |_| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= order.len() || failed.load(Ordering::Relaxed) {
                     break;
@@ -164,8 +172,8 @@ fn write_layers(
                 let slot = order[k];
                 let plan_index = emitted[slot];
                 let members = &assignment.layers[plan_index];
-                let result = write_one_layer(req, root, staging, members, &failed).map(
-                    |(blob, diff, tar)| BuiltLayer {
+                let result = write_one_layer(req, root, staging, &mut compressor, members, failed)
+                    .map(|(blob, diff, tar)| BuiltLayer {
                         plan_index,
                         components: req.plan.layers[plan_index].components.clone(),
                         digest: format!("sha256:{}", blob.digest),
@@ -173,8 +181,7 @@ fn write_layers(
                         diff_id: format!("sha256:{diff}"),
                         tar_size: tar,
                         content_bytes: assignment.content_bytes[plan_index],
-                    },
-                );
+                    });
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 } else if let Some(progress) = req.progress {
@@ -215,19 +222,25 @@ fn write_one_layer(
     req: &BuildRequest,
     root: &RootDir,
     staging: &Staging,
+    compressor: &mut Compressor,
     members: &[Member],
     abort: &AtomicBool,
 ) -> Result<(Blob, String, u64)> {
     let tmp = staging.temp_blob()?;
     let tmp_path = tmp.path().to_path_buf();
     let file = BufWriter::with_capacity(1 << 20, NamedWriter::new(tmp.as_file(), &tmp_path));
-    let encoder = req
-        .compression
+    let encoder = compressor
         .encoder(HashWriter::new(file))
         .ctx("starting the compressor for", &tmp_path)?;
     let mut tar = HashWriter::new(encoder);
+    let on_content = |bytes| {
+        if let Some(progress) = req.progress {
+            progress(Progress::Content { bytes });
+        }
+    };
     let opts = TarOptions {
         clamp_mtime: req.clamp_mtime,
+        on_content: Some(&on_content),
     };
     write_layer_tar(&mut tar, req.tree, root, members, opts, abort)?;
     let (encoder, diff_id, tar_size) = tar.finish();

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
 
 use rechunk_model::{ChangeHistory, Plan, PlanRecord, PLAN_LABEL, PLAN_RECORD_VERSION};
 use rechunk_oci::{
     build_image, component_versions, image_snapshot, open_image, previous_plan, BuildReport,
-    BuildRequest, Compression, ImageRef, PreviousFormat, BOOTC_LABEL, OSTREE_COMPONENTS,
+    BuildRequest, Compression, ImageRef, PreviousFormat, Progress, BOOTC_LABEL, OSTREE_COMPONENTS,
 };
 use rechunk_rootfs::{EntryKind, Tree};
 use support::*;
@@ -25,6 +26,7 @@ struct Build<'a> {
     plan: Plan,
     compression: Compression,
     jobs: usize,
+    progress: Option<&'a (dyn Fn(Progress) + Sync)>,
 }
 
 impl<'a> Build<'a> {
@@ -35,6 +37,7 @@ impl<'a> Build<'a> {
             plan: fixture_plan(),
             compression: Compression::default(),
             jobs: 2,
+            progress: None,
         }
     }
 
@@ -62,7 +65,7 @@ impl<'a> Build<'a> {
             clamp_mtime: Some(EPOCH),
             labels: &[("org.example.test".into(), "yes".into())],
             base_config: None,
-            progress: None,
+            progress: self.progress,
         })
     }
 }
@@ -219,6 +222,57 @@ fn same_manifest_digest_whatever_jobs_and_run() {
             "{compression}: {digests:?}"
         );
     }
+}
+
+/// The write progress bar moves with the bytes, not only when a layer is done: every content
+/// byte is reported as it is written, and the totals add up to what was announced.
+#[test]
+fn progress_reports_content_bytes_as_they_are_written() {
+    let (dir, tree) = fixture();
+    let events = Mutex::new(Vec::new());
+    let record = |p: Progress| events.lock().unwrap().push(p);
+    let mut b = Build::new(&tree);
+    b.progress = Some(&record);
+    let report = b.write(&oci(dir.path(), "img", "t")).unwrap();
+    let events = events.into_inner().unwrap();
+
+    let Some(Progress::Start { layers, bytes }) = events.first().copied() else {
+        panic!("first event is not Start: {events:?}");
+    };
+    let content: u64 = report.layers.iter().map(|l| l.content_bytes).sum();
+    assert_eq!((layers, bytes), (report.layers.len(), content));
+    let mut written = 0;
+    let (mut chunks, mut done, mut done_bytes) = (0, 0, 0);
+    for e in &events[1..] {
+        match *e {
+            Progress::Content { bytes } => {
+                written += bytes;
+                chunks += 1;
+            }
+            Progress::LayerDone { bytes } => {
+                done += 1;
+                done_bytes += bytes;
+                assert!(
+                    done_bytes <= written,
+                    "a layer done before its bytes: {events:?}"
+                );
+            }
+            Progress::Start { .. } => panic!("second Start: {events:?}"),
+        }
+    }
+    assert_eq!((written, done_bytes, done), (content, content, layers));
+    // One report per file written (the fixture's files are all under 1 MiB), not per layer.
+    let files = tree
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Regular && e.size > 0)
+        .map(|e| {
+            e.hardlink
+                .map_or(e.path.clone().into_os_string(), |h| format!("{h:?}").into())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert_eq!(chunks, files);
 }
 
 #[test]
