@@ -226,7 +226,13 @@ fn package_components_carry_rpmdb_metadata() {
     let drifted: Vec<(&str, &str, &[&str])> = l
         .drift
         .iter()
-        .map(|d| (d.component.as_str(), d.path.to_str().unwrap(), &d.differs[..]))
+        .map(|d| {
+            (
+                d.component.as_str(),
+                d.path.to_str().unwrap(),
+                &d.differs[..],
+            )
+        })
         .collect();
     assert_eq!(
         drifted,
