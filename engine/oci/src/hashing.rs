@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 pub struct HashWriter<W> {
     inner: W,
-    hasher: Sha256,
+    /// `None`: count only (the bytes are hashed elsewhere already).
+    hasher: Option<Sha256>,
     count: u64,
 }
 
@@ -15,21 +16,34 @@ impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
         HashWriter {
             inner,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             count: 0,
         }
     }
 
-    /// The inner writer, the hex sha256 and the byte count of everything written.
-    pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.count)
+    /// Counts without hashing: for a stream whose sha256 another `HashWriter` computes.
+    pub fn counting(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: None,
+            count: 0,
+        }
+    }
+
+    /// The inner writer, the hex sha256 (`None` when only counting) and the byte count of
+    /// everything written.
+    pub fn finish(self) -> (W, Option<String>, u64) {
+        let digest = self.hasher.map(|h| hex::encode(h.finalize()));
+        (self.inner, digest, self.count)
     }
 }
 
 impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -57,10 +71,11 @@ mod tests {
         assert_eq!(inner, b"abc");
         assert_eq!(count, 3);
         // sha256("abc") from FIPS 180-2.
-        assert_eq!(
-            digest,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(sha256_hex(b"abc"), digest);
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(digest.as_deref(), Some(abc));
+        assert_eq!(sha256_hex(b"abc"), abc);
+        let mut w = HashWriter::counting(Vec::new());
+        w.write_all(b"abcd").unwrap();
+        assert_eq!(w.finish(), (b"abcd".to_vec(), None, 4));
     }
 }

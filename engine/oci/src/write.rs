@@ -229,8 +229,13 @@ fn write_one_layer(
     let tmp = staging.temp_blob()?;
     let tmp_path = tmp.path().to_path_buf();
     let file = BufWriter::with_capacity(1 << 20, NamedWriter::new(tmp.as_file(), &tmp_path));
+    // Uncompressed, the blob is the tar: its digest is the diff_id, no need to hash it twice.
+    let blob_hasher = match req.compression {
+        Compression::None => HashWriter::counting(file),
+        _ => HashWriter::new(file),
+    };
     let encoder = compressor
-        .encoder(HashWriter::new(file))
+        .encoder(blob_hasher)
         .ctx("starting the compressor for", &tmp_path)?;
     let mut tar = HashWriter::new(encoder);
     let on_content = |bytes| {
@@ -244,8 +249,10 @@ fn write_one_layer(
     };
     write_layer_tar(&mut tar, req.tree, root, members, opts, abort)?;
     let (encoder, diff_id, tar_size) = tar.finish();
+    let diff_id = diff_id.unwrap_or_default();
     let compressed = encoder.finish().ctx("compressing into", &tmp_path)?;
     let (mut file, digest, size) = compressed.finish();
+    let digest = digest.unwrap_or_else(|| diff_id.clone());
     file.flush().ctx("writing", &tmp_path)?;
     drop(file);
     staging.persist_blob(tmp, &digest)?;

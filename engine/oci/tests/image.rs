@@ -197,6 +197,22 @@ fn oci_archive_output_is_readable_by_skopeo_and_deterministic() {
     assert!(inspect.contains(&ra.layers[0].digest), "{inspect}");
 }
 
+/// Every blob's sha256 (by `sha256sum`) is its file name.
+fn assert_blobs_match_their_names(layout: &Path) {
+    let blobs = layout.join("blobs/sha256");
+    for entry in fs::read_dir(&blobs).unwrap() {
+        let path = entry.unwrap().path();
+        let out = run(Command::new("sha256sum").arg(&path));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            out.split_whitespace().next(),
+            Some(name),
+            "{}",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn same_manifest_digest_whatever_jobs_and_run() {
     let (dir, tree) = fixture();
@@ -216,6 +232,7 @@ fn same_manifest_digest_whatever_jobs_and_run() {
                     .unwrap()
                     .manifest_digest,
             );
+            assert_blobs_match_their_names(&dir.path().join(&name));
         }
         assert!(
             digests.windows(2).all(|w| w[0] == w[1]),
