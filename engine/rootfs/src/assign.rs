@@ -17,6 +17,12 @@
 //!
 //! Afterwards every link of a hardlinked inode joins the component of its strongest link (by
 //! the rule order above, then path) as [`Rule::Hardlink`]: one inode cannot span layers.
+//!
+//! Versions move exactly when what the image writer writes for a component does: a package
+//! component's is its EVR (`1.0-1.x86_64`; a source group: a digest of its NEVRAs), plus `+`
+//! and a digest of the differences when its entries differ from the rpmdb records
+//! ([`crate::drift`]); every other component's is a digest of everything it holds, content and
+//! written mtimes included.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};

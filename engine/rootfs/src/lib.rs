@@ -2,8 +2,8 @@
 //! metadata, read its rpm database, and assign every path to a component.
 //!
 //! [`load`] is the entry point: [`scan`] (the walk) → rpmdb lookup inside the tree →
-//! [`assign`] (path → component, see its module doc for the rules; package versions move with
-//! [`drift`] from the rpmdb records) → `rpm -V` style checks.
+//! [`assign`] (path → component, see its module doc for the rules; a package's version moves
+//! with its [`Drift`] from the rpmdb records) → `rpm -V` style checks.
 
 mod accounts;
 mod assign;
