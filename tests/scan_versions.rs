@@ -450,3 +450,39 @@ fn layers(layout: &Path, tag: &str) -> Vec<(String, Vec<(String, String)>)> {
         })
         .collect()
 }
+
+/// rpm-ostree keeps system users in `/usr/lib/passwd` (nss-altfiles): owner names resolve
+/// there too; a name the tree does not define is what rpm falls back to, root.
+#[test]
+fn owner_names_resolve_through_the_trees_account_files() {
+    let f = Fixture::pristine();
+    let pure = versions(&load_with(&f, None));
+    std::fs::rename(f.path("etc/passwd"), f.path("usr/lib/passwd")).unwrap();
+    std::fs::rename(f.path("etc/group"), f.path("usr/lib/group")).unwrap();
+    let moved = load_with(&f, None);
+    assert_eq!(moved.drift, vec![]);
+    assert_eq!(version(&moved, "fixture-tools"), pure["fixture-tools"]);
+    std::fs::remove_file(f.path("usr/lib/passwd")).unwrap();
+    let unknown = load_with(&f, None);
+    assert_eq!(
+        drifted(&unknown),
+        vec![("usr/share/tool/owned".into(), vec!["owner"])],
+        "tooluser is no longer defined: rpm would have installed it as root"
+    );
+}
+
+/// With `--group-by-source` the source component carries the drift of its packages.
+#[test]
+fn source_groups_move_with_their_packages() {
+    let f = Fixture::pristine();
+    let opts = LoadOptions {
+        group_by_source: true,
+        ..LoadOptions::default()
+    };
+    let before = load(&f.root, &opts).unwrap();
+    f.set_xattr("usr/lib/fixture/libfixture.so.1", "user.note", b"hi");
+    let after = load(&f.root, &opts).unwrap();
+    assert_eq!(changed(&before, &after), vec!["fixture-libs"]);
+    assert!(version(&after, "fixture-libs").starts_with("2:3.1-4.noarch+"));
+    assert_eq!(after.drift[0].component, "fixture-libs");
+}
