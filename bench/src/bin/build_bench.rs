@@ -8,9 +8,11 @@
 //! Generates (once, then reuses) a ≥ 1 GiB tree of 300 `user.component`-tagged "packages"
 //! with heavy-tailed sizes and binary-like content (about 3:1 compressible), then times
 //! `tar -cf - DIR | zstd -3 -T2`, `tar -cf - DIR | pigz -6 -p 2` and the release `rechunk`
-//! binary (scan + plan + write, `--jobs 2`) in zstd:3 and gzip:6 modes, with peak RSS from
-//! `/usr/bin/time`. Prints the time ratios against the baselines (targets ≤ 1.2) and the RSS
-//! (target ≤ 512 MiB).
+//! binary (scan + plan + write, `--jobs 2`) in zstd:3 and gzip:6 modes, with peak RSS and CPU
+//! time (user + sys) from `/usr/bin/time`, and `rechunk scan` alone (the part of a build before
+//! any layer is written). Prints the time ratios against the baselines (targets ≤ 1.2), the
+//! CPU time ratios (what the wall ratio tends to when other processes compete for the cores)
+//! and the RSS (target ≤ 512 MiB). `--only-zstd` skips the gzip contenders.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -26,9 +28,11 @@ struct TreeSpec {
     total_bytes: u64,
 }
 
-/// One measured command: best wall time of the runs, peak RSS (KiB) when measured.
+/// One measured command: wall time, CPU time (user + sys, children included), peak RSS (KiB)
+/// when measured.
 struct Measure {
     seconds: f64,
+    cpu_seconds: f64,
     max_rss_kib: Option<u64>,
 }
 
@@ -44,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         PathBuf::from(opt("--rechunk").unwrap_or_else(|| "target/release/rechunk".into()));
     let gib: f64 = opt("--size-gib").map_or(Ok(1.0), |s| s.parse())?;
     let runs: usize = opt("--runs").map_or(Ok(2), |s| s.parse())?;
+    let only_zstd = args.iter().any(|a| a == "--only-zstd");
     if !rechunk.is_file() {
         bail!(
             "{} not found: run `cargo build --release` first",
@@ -62,91 +67,149 @@ fn main() -> anyhow::Result<()> {
         tree.display(),
         bytes as f64 / (1u64 << 30) as f64
     );
-    // Warm the page cache so every contender reads from memory.
-    shell(&format!("tar -cf - -C {} . > /dev/null", tree.display()))?;
+    // Warm the page cache so every contender reads from memory (through a pipe: GNU tar does
+    // not read the files at all when its output is /dev/null).
+    shell(&format!(
+        "tar -cf - -C {} . | cat > /dev/null",
+        tree.display()
+    ))?;
 
     let out = work.join("out");
+    let tar_zstd = format!(
+        "tar -cf - -C {} . | zstd -3 -T2 -q -f -o {}",
+        tree.display(),
+        out.with_extension("tar.zst").display()
+    );
+    let tar_pigz = format!(
+        "tar -cf - -C {} . | pigz -6 -p 2 > {}",
+        tree.display(),
+        out.with_extension("tar.gz").display()
+    );
     // Contenders alternate within each round so that load from other processes on a shared
     // machine hits them alike; the fastest round of each is kept.
-    let mut m: [Option<Measure>; 4] = [None, None, None, None];
+    let mut m: [Option<Measure>; 5] = Default::default();
     for _ in 0..runs.max(1) {
-        let round = [
-            shell(&format!(
-                "tar -cf - -C {} . | zstd -3 -T2 -q -f -o {}",
-                tree.display(),
-                out.with_extension("tar.zst").display()
-            ))?,
-            build(&rechunk, &tree, &out, "zstd:3")?,
-            shell(&format!(
-                "tar -cf - -C {} . | pigz -6 -p 2 > {}",
-                tree.display(),
-                out.with_extension("tar.gz").display()
-            ))?,
-            build(&rechunk, &tree, &out, "gzip:6")?,
+        let mut round = vec![
+            Some(shell(&tar_zstd)?),
+            Some(build(&rechunk, &tree, &out, "zstd:3")?),
+            Some(scan(&rechunk, &tree)?),
         ];
-        for (slot, r) in m.iter_mut().zip(round) {
-            println!("  {:.2} s", r.seconds);
+        if !only_zstd {
+            round.push(Some(shell(&tar_pigz)?));
+            round.push(Some(build(&rechunk, &tree, &out, "gzip:6")?));
+        }
+        for (slot, r) in m.iter_mut().zip(round.into_iter().flatten()) {
+            println!("  {:.2} s ({:.2} s CPU)", r.seconds, r.cpu_seconds);
             if slot.as_ref().is_none_or(|b| r.seconds < b.seconds) {
                 *slot = Some(r);
             }
         }
     }
-    let [Some(tar_zstd), Some(ours_zstd), Some(tar_pigz), Some(ours_gzip)] = m else {
+    let _ = fs::remove_dir_all(&out);
+    let [tar_zstd, ours_zstd, scan_alone, tar_pigz, ours_gzip] = m;
+    let (Some(tar_zstd), Some(ours_zstd), Some(scan_alone)) = (tar_zstd, ours_zstd, scan_alone)
+    else {
         bail!("no measurement");
     };
-    let _ = fs::remove_dir_all(&out);
 
-    println!("| mode | rechunk build | baseline | time ratio (target ≤ 1.2) | rechunk peak RSS (target ≤ 512 MiB) |");
-    println!("|---|---|---|---|---|");
-    for (mode, ours, base, name) in [
-        (
-            "zstd:3",
-            &ours_zstd,
-            &tar_zstd,
-            "`tar -cf - DIR \\| zstd -3 -T2`",
-        ),
-        (
-            "gzip:6",
-            &ours_gzip,
-            &tar_pigz,
-            "`tar -cf - DIR \\| pigz -6 -p 2`",
-        ),
-    ] {
+    println!(
+        "| mode | rechunk build | baseline | time ratio (target ≤ 1.2) | CPU time ratio | \
+         rechunk peak RSS (target ≤ 512 MiB) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut rows = vec![(
+        "zstd:3",
+        &ours_zstd,
+        &tar_zstd,
+        "`tar -cf - DIR \\| zstd -3 -T2`",
+    )];
+    if let (Some(ours), Some(base)) = (&ours_gzip, &tar_pigz) {
+        rows.push(("gzip:6", ours, base, "`tar -cf - DIR \\| pigz -6 -p 2`"));
+    }
+    for (mode, ours, base, name) in rows {
         println!(
-            "| {mode} | {:.2} s | {:.2} s {name} | {:.2} | {} MiB |",
+            "| {mode} | {:.2} s ({:.2} s CPU) | {:.2} s ({:.2} s CPU) {name} | {:.2} | {:.2} | \
+             {} MiB |",
             ours.seconds,
+            ours.cpu_seconds,
             base.seconds,
+            base.cpu_seconds,
             ours.seconds / base.seconds,
+            ours.cpu_seconds / base.cpu_seconds,
             ours.max_rss_kib
                 .map_or("?".into(), |k| (k / 1024).to_string())
         );
     }
+    println!(
+        "`rechunk scan` alone (scan and content digests, before any layer is written): {:.2} s \
+         ({:.2} s CPU)",
+        scan_alone.seconds, scan_alone.cpu_seconds
+    );
     Ok(())
 }
 
-fn shell(cmd: &str) -> anyhow::Result<Measure> {
+/// Runs `cmd` under `/usr/bin/time` (Debian package `time`): wall time from here, CPU time and
+/// peak RSS from it (children included: bash waits for the whole pipeline).
+fn timed(cmd: &mut Command, stats: &Path, what: &str) -> anyhow::Result<Measure> {
     let t = Instant::now();
-    let status = Command::new("bash")
-        .args(["-c", &format!("set -o pipefail; {cmd}")])
-        .status()?;
-    if !status.success() {
-        bail!("`{cmd}` failed: {status}");
+    let out = cmd
+        .output()
+        .context("running /usr/bin/time (Debian package `time`)")?;
+    let seconds = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+    let text = fs::read_to_string(stats)?;
+    let fields: Vec<&str> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    let (Some(rss), Some(user), Some(sys)) = (num(0), num(1), num(2)) else {
+        bail!("{what}: unexpected /usr/bin/time output {text:?}");
+    };
     Ok(Measure {
-        seconds: t.elapsed().as_secs_f64(),
-        max_rss_kib: None,
+        seconds,
+        cpu_seconds: user + sys,
+        max_rss_kib: Some(rss as u64),
     })
 }
 
-/// One `rechunk` build under `/usr/bin/time`, for its peak RSS.
+fn time_command(stats: &Path) -> Command {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "%M %U %S", "-o"]).arg(stats);
+    cmd
+}
+
+fn shell(cmd: &str) -> anyhow::Result<Measure> {
+    let stats = std::env::temp_dir().join(format!("build-bench-{}.time", std::process::id()));
+    let mut c = time_command(&stats);
+    c.args(["bash", "-c", &format!("set -o pipefail; {cmd}")]);
+    let mut m = timed(&mut c, &stats, &format!("`{cmd}`"))?;
+    // The pipeline's RSS is not comparable to one process's.
+    m.max_rss_kib = None;
+    Ok(m)
+}
+
+/// `rechunk scan` of the tree, output discarded.
+fn scan(rechunk: &Path, tree: &Path) -> anyhow::Result<Measure> {
+    let stats = std::env::temp_dir().join(format!("build-bench-{}.time", std::process::id()));
+    let mut c = time_command(&stats);
+    c.arg(rechunk)
+        .args(["scan", "--no-verify", "--rootfs"])
+        .arg(tree);
+    c.env("SOURCE_DATE_EPOCH", "1700000000");
+    timed(&mut c, &stats, "rechunk scan")
+}
+
+/// One `rechunk` build.
 fn build(rechunk: &Path, tree: &Path, out: &Path, compression: &str) -> anyhow::Result<Measure> {
     let _ = fs::remove_dir_all(out);
-    let rss_file = out.with_extension("rss");
-    let t = Instant::now();
-    let status = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&rss_file)
-        .arg(rechunk)
+    let stats = out.with_extension("time");
+    let mut c = time_command(&stats);
+    c.arg(rechunk)
         .arg("--rootfs")
         .arg(tree)
         .arg("--output")
@@ -159,22 +222,8 @@ fn build(rechunk: &Path, tree: &Path, out: &Path, compression: &str) -> anyhow::
             "--strategy",
             "cluster",
         ])
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .context("running /usr/bin/time (Debian package `time`)")?;
-    let seconds = t.elapsed().as_secs_f64();
-    if !status.status.success() {
-        bail!(
-            "rechunk build ({compression}) failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-    }
-    let rss = fs::read_to_string(&rss_file)?;
-    let max_rss_kib = rss.lines().last().and_then(|l| l.trim().parse().ok());
-    Ok(Measure {
-        seconds,
-        max_rss_kib,
-    })
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    timed(&mut c, &stats, &format!("rechunk build ({compression})"))
 }
 
 fn du(dir: &Path) -> anyhow::Result<u64> {
