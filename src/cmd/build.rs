@@ -103,7 +103,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => read_previous(p)?,
         None => None,
     };
-    interrupt::install_handlers();
 
     let loaded = load_rootfs(&rootfs, &args.load, false)?;
     for w in &loaded.warnings {
@@ -147,6 +146,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bar.set_message(format!("{done}/{total} layers"));
         }
     };
+    // Only now: until the first layer is staged there is nothing to clean up, and Ctrl-C during
+    // a long scan should stop it at once rather than wait for the writer to notice.
+    interrupt::install_handlers();
     let report = build_image(&BuildRequest {
         tree: &loaded.tree,
         components: &loaded.components,
