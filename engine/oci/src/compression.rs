@@ -6,10 +6,11 @@
 //! the output never depends on the number of threads.
 //!
 //! Why not zstd's job-based multithreaded mode (same bytes for any worker count ≥ 1)? Measured
-//! on the build bench (1 GiB, 64 layers, `--jobs 2` on 2 cores) it used 6% more CPU time (job
-//! buffers re-faulted per frame, worker hand-offs) for no gain in wall time: with the layers
-//! already written in parallel, the cores are busy anyway. It would only pay off with more
-//! cores than layers of similar size; FCOS's largest layer at 64 layers is 13.5% of the image.
+//! on the build bench (1 GiB, 64 layers, `--jobs 2` on 2 cores) it used 3 to 8% more CPU time
+//! (job buffers re-faulted per frame, worker hand-offs) and 5× the memory for no gain in wall
+//! time: with the layers already written in parallel, the cores are busy anyway. It would only
+//! pay off with more cores than layers of similar size; FCOS's largest layer at 64 layers is
+//! 13.5% of the image.
 
 use std::fmt;
 use std::io::{self, Write};
