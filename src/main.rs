@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: "reading /x: permission denied".
             eprintln!("rechunk: error: {err:#}");
-            ExitCode::from(1)
+            ExitCode::from(exit_code(&err))
         }
     }
 }
@@ -93,6 +93,18 @@ fn require_build_inputs(cli: &Cli) {
             "building an image needs --rootfs DIR and --output oci:DIR[:TAG] (or oci-archive:FILE[:TAG])",
         )
         .exit()
+}
+
+/// 130 (128 + SIGINT, what shells expect) when the user interrupted the run, else 1.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    let interrupted = err
+        .chain()
+        .any(|e| matches!(e.downcast_ref(), Some(rechunk_oci::Error::Interrupted)));
+    if interrupted {
+        130
+    } else {
+        1
+    }
 }
 
 fn init_logging() {

@@ -411,7 +411,8 @@ fn layer_blobs_change_exactly_when_layer_keys_do() {
 }
 
 /// Per layer of an OCI layout's tagged image: its digest and key (sorted component, version
-/// pairs: `ostree.components` of the layer, versions from the plan record in the config).
+/// pairs: `ostree.components` of the layer, versions from the plan record in the config),
+/// checking that the layer's `dev.rechunk.layer-key` annotation is `layer_key` of that key.
 fn layers(layout: &Path, tag: &str) -> Vec<(String, Vec<(String, String)>)> {
     let json = |digest: &str| -> Value {
         let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
@@ -446,6 +447,13 @@ fn layers(layout: &Path, tag: &str) -> Vec<(String, Vec<(String, String)>)> {
                 })
                 .collect();
             key.sort();
+            // The writer annotates each layer with the simulator's key of the same members.
+            let model_key =
+                rechunk_model::layer_key(key.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            assert_eq!(
+                l["annotations"][rechunk_oci::LAYER_KEY],
+                model_key.to_string()
+            );
             (l["digest"].as_str().unwrap().to_owned(), key)
         })
         .collect()

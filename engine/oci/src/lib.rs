@@ -36,4 +36,5 @@ pub use root::RootDir;
 pub use snapshot::image_snapshot;
 pub use write::{
     build_image, component_versions, is_bootable, BuildReport, BuildRequest, BuiltLayer, Progress,
+    LAYER_KEY,
 };

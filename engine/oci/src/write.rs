@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
-use rechunk_model::{Component, Plan, PlanRecord, Timestamp};
+use rechunk_model::{layer_key, Component, Plan, PlanRecord, Timestamp};
 use rechunk_rootfs::{EntryKind, Tree};
 use serde_json::Value;
 
@@ -21,6 +21,9 @@ use crate::json::canonical_bytes;
 use crate::layer_tar::{write_layer_tar, Member, TarOptions};
 use crate::layout::{Blob, Staging};
 use crate::previous::OSTREE_COMPONENTS;
+
+/// Layer annotation holding [`rechunk_model::layer_key`] of the layer's components.
+pub const LAYER_KEY: &str = "dev.rechunk.layer-key";
 use crate::reference::ImageRef;
 use crate::root::RootDir;
 use crate::{Error, Result};
@@ -124,7 +127,12 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
     .map_err(|e| Error::json(staging.path(), e))?;
     let config_blob =
         staging.put_blob(&canonical_bytes(&config).map_err(|e| Error::json(staging.path(), e))?)?;
-    let manifest = manifest_json(req.compression, &config_blob, &layers)?;
+    let manifest = manifest_json(
+        req.compression,
+        &config_blob,
+        &layers,
+        &req.record.components,
+    )?;
     let manifest_blob = staging.put_blob(&manifest)?;
     let reference = staging.commit(manifest_blob.descriptor(MediaType::ImageManifest)?)?;
     Ok(BuildReport {
@@ -276,10 +284,14 @@ fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {
         .collect()
 }
 
+/// Each layer descriptor carries `ostree.components` (as rpm-ostree writes it) and
+/// [`LAYER_KEY`], the simulator's identity of the layer, so a built image can be checked
+/// against a replay: two layers with the same key are byte-identical blobs.
 fn manifest_json(
     compression: Compression,
     config: &Blob,
     layers: &[BuiltLayer],
+    versions: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>> {
     let descriptors = layers
         .iter()
@@ -290,7 +302,14 @@ fn manifest_json(
                 size: l.size,
             }
             .descriptor(compression.media_type())?;
-            let ann = [(OSTREE_COMPONENTS.to_string(), l.components.join(","))];
+            let key = layer_key(l.components.iter().map(|c| {
+                let version = versions.get(c).map_or("", String::as_str);
+                (c.as_str(), version)
+            }));
+            let ann = [
+                (OSTREE_COMPONENTS.to_string(), l.components.join(",")),
+                (LAYER_KEY.to_string(), key.to_string()),
+            ];
             d.set_annotations(Some(ann.into_iter().collect()));
             Ok(d)
         })
