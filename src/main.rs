@@ -18,7 +18,7 @@ use clap::{CommandFactory, Parser, Subcommand};
     args_conflicts_with_subcommands = true
 )]
 #[command(
-    after_help = "Logging: RUST_LOG=info (or debug, trace). Exit codes: 0 ok, 1 error, 2 usage."
+    after_help = "Logging: RUST_LOG=info (or debug, trace). Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
