@@ -494,3 +494,28 @@ fn source_groups_move_with_their_packages() {
     assert!(version(&after, "fixture-libs").starts_with("2:3.1-4.noarch+"));
     assert_eq!(after.drift[0].component, "fixture-libs");
 }
+
+/// `rechunk scan --json` lists the drift that moved a package's version, path and attribute.
+#[test]
+fn scan_json_reports_drift() {
+    let f = Fixture::pristine();
+    run(Command::new("chmod")
+        .arg("0700")
+        .arg(f.path("usr/bin/tool")));
+    let out = Command::new(env!("CARGO_BIN_EXE_rechunk"))
+        .args(["scan", "--json", "--no-verify", "--rootfs"])
+        .arg(&f.root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drift = v["drift"].as_array().expect("drift list");
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0]["component"], "fixture-tools");
+    assert_eq!(drift[0]["path"], "usr/bin/tool");
+    assert_eq!(drift[0]["differs"], serde_json::json!(["mode"]));
+}

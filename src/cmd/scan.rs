@@ -17,7 +17,7 @@ pub struct Args {
     /// Root filesystem to scan (a directory).
     #[arg(long, value_name = "DIR")]
     pub rootfs: PathBuf,
-    /// Print one JSON object (packages, components, unowned totals, skipped, warnings).
+    /// Print one JSON object (packages, components, unowned totals, skipped, warnings, drift).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -84,6 +84,9 @@ struct Report<'a> {
     unowned_by_rule: BTreeMap<Rule, Totals>,
     skipped: &'a [rechunk_rootfs::Skipped],
     warnings: &'a [rechunk_rootfs::Warning],
+    /// Package paths that differ from their rpmdb record: why a package's version carries a
+    /// `+digest` after its EVR.
+    drift: &'a [rechunk_rootfs::Drift],
 }
 
 impl<'a> Report<'a> {
@@ -123,6 +126,7 @@ impl<'a> Report<'a> {
             unowned_by_rule,
             skipped: &l.skipped,
             warnings: &l.warnings,
+            drift: &l.drift,
         }
     }
 
@@ -182,6 +186,18 @@ impl<'a> Report<'a> {
                 "  ... {} more (see --json)",
                 self.warnings.len() - SHOWN
             )?;
+        }
+        writeln!(
+            out,
+            "drift from the rpmdb (moves the package's version): {}",
+            self.drift.len()
+        )?;
+        for d in self.drift.iter().take(SHOWN) {
+            let what = d.differs.join(",");
+            writeln!(out, "  {}: /{} ({what})", d.component, d.path.display())?;
+        }
+        if self.drift.len() > SHOWN {
+            writeln!(out, "  ... {} more (see --json)", self.drift.len() - SHOWN)?;
         }
         Ok(())
     }
