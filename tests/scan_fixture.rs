@@ -354,28 +354,11 @@ fn unowned_component_version_tracks_written_mtimes() {
         let c = l.components.iter().find(|c| c.name == "unpackaged:/etc");
         c.expect("unpackaged:/etc").version.clone()
     };
-    let set_mtime = |rel: &str, sec: i64| {
-        let t = rustix::fs::Timespec {
-            tv_sec: sec,
-            tv_nsec: 0,
-        };
-        let times = rustix::fs::Timestamps {
-            last_access: t,
-            last_modification: t,
-        };
-        rustix::fs::utimensat(
-            rustix::fs::CWD,
-            f.path(rel),
-            &times,
-            rustix::fs::AtFlags::empty(),
-        )
-        .unwrap();
-    };
-    set_mtime("etc/hostname", 1_600_000_000);
+    f.set_mtime("etc/hostname", 1_600_000_000);
     let (plain, clamped) = (version(None), version(Some(1_000_000_000)));
-    set_mtime("etc", 1_700_000_000);
+    f.set_mtime("etc", 1_700_000_000);
     assert_eq!(version(None), plain, "a directory mtime is not written");
-    set_mtime("etc/hostname", 1_650_000_000);
+    f.set_mtime("etc/hostname", 1_650_000_000);
     assert_ne!(version(None), plain, "same bytes, new mtime in the layer");
     assert_eq!(
         version(Some(1_000_000_000)),
