@@ -376,8 +376,9 @@ mod tests {
         (comps, ChangeHistory::from_snapshots(&snaps))
     }
 
-    #[test]
-    fn co_changing_small_units_merge_first() {
+    /// Runs `check` on the units of [`setup`] under an unweighted model (every build counts
+    /// the same), budget 2.
+    fn with_units(check: impl FnOnce(&[Unit], &Model)) {
         let (comps, h) = setup();
         let input = PlanInput {
             components: &comps,
@@ -394,40 +395,33 @@ mod tests {
         let (model, start) = Model::new(&input, &params);
         let refs: Vec<&Component> = comps.iter().collect();
         let units = super::super::model::units(&refs, &input, &model, start);
-        // To 2 groups: {a, b} (same changes, merging costs nothing) and {c, d} (both stable).
-        let mut groups = agglomerate(&units, &model, 2);
-        groups.iter_mut().for_each(|g| g.sort_unstable());
-        groups.sort();
-        assert_eq!(groups, vec![vec![0, 1], vec![2, 3]]);
-        let refined = refine(&units, &model, groups.clone(), 4);
-        assert_eq!(refined.len(), 2);
-        assert!(total_cost(&units, &model, &refined) <= total_cost(&units, &model, &groups) + 1e-9);
+        check(&units, &model);
+    }
+
+    #[test]
+    fn co_changing_small_units_merge_first() {
+        with_units(|units, model| {
+            // To 2 groups: {a, b} (same changes, merging costs nothing) and {c, d} (both stable).
+            let mut groups = agglomerate(units, model, 2);
+            groups.iter_mut().for_each(|g| g.sort_unstable());
+            groups.sort();
+            assert_eq!(groups, vec![vec![0, 1], vec![2, 3]]);
+            let refined = refine(units, model, groups.clone(), 4);
+            assert_eq!(refined.len(), 2);
+            assert!(total_cost(units, model, &refined) <= total_cost(units, model, &groups) + 1e-9);
+        });
     }
 
     #[test]
     fn refinement_undoes_a_bad_grouping() {
-        let (comps, h) = setup();
-        let input = PlanInput {
-            components: &comps,
-            now: 9 * DAY,
-            history: &h,
-            previous: None,
-            max_layers: 2,
-        };
-        let params = ModelParams {
-            half_life_builds: f64::INFINITY,
-            prior_builds: 1.0,
-            window_builds: 64,
-        };
-        let (model, start) = Model::new(&input, &params);
-        let refs: Vec<&Component> = comps.iter().collect();
-        let units = super::super::model::units(&refs, &input, &model, start);
-        // {a, c} and {b, d}: each big stable unit rides with a volatile one.
-        let bad = vec![vec![0, 2], vec![1, 3]];
-        let mut fixed = refine(&units, &model, bad.clone(), 8);
-        fixed.iter_mut().for_each(|g| g.sort_unstable());
-        fixed.sort();
-        assert_eq!(fixed, vec![vec![0, 1], vec![2, 3]]);
-        assert!(total_cost(&units, &model, &fixed) < total_cost(&units, &model, &bad));
+        with_units(|units, model| {
+            // {a, c} and {b, d}: each big stable unit rides with a volatile one.
+            let bad = vec![vec![0, 2], vec![1, 3]];
+            let mut fixed = refine(units, model, bad.clone(), 8);
+            fixed.iter_mut().for_each(|g| g.sort_unstable());
+            fixed.sort();
+            assert_eq!(fixed, vec![vec![0, 1], vec![2, 3]]);
+            assert!(total_cost(units, model, &fixed) < total_cost(units, model, &bad));
+        });
     }
 }
