@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use rechunk_bench::{median, scan_entries};
 use rechunk_datasets::synthetic::{generate_cached, Spec};
 use rechunk_rootfs::{load, scan, LoadOptions, ScanOptions};
 use rpm::{BuildConfig, CompressionType, FileOptions, PackageBuilder};
@@ -159,14 +160,6 @@ fn register(root: &Path, rpms: &[PathBuf]) {
     }
 }
 
-fn run_scan(root: &Path) -> usize {
-    scan(root, &ScanOptions::default())
-        .expect("scan")
-        .tree
-        .entries
-        .len()
-}
-
 fn run_load(root: &Path, verify_digests: bool) -> usize {
     let opts = LoadOptions {
         verify_digests,
@@ -180,15 +173,10 @@ fn benches(c: &mut Criterion, root: &Path, entries: u64) {
     g.sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(entries));
-    g.bench_function("scan", |b| b.iter(|| run_scan(root)));
+    g.bench_function("scan", |b| b.iter(|| scan_entries(root)));
     g.bench_function("load", |b| b.iter(|| run_load(root, false)));
     g.bench_function("load_verify_digests", |b| b.iter(|| run_load(root, true)));
     g.finish();
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Alternating runs so all three see the same cache and machine load.
@@ -201,7 +189,7 @@ fn ratio_report(root: &Path, entries: u64) {
     let (mut walk, mut loads, mut verify) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
         walk.push(time(&|| {
-            run_scan(root);
+            scan_entries(root);
         }));
         loads.push(time(&|| {
             run_load(root, false);

@@ -16,8 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use rechunk_bench::{median, scan_entries};
 use rechunk_datasets::synthetic::{generate_cached, Spec, Summary};
-use rechunk_rootfs::{load, scan, LoadOptions, ScanOptions};
+use rechunk_rootfs::{load, LoadOptions};
 
 const SPEC: Spec = Spec {
     seed: 2024,
@@ -40,14 +41,6 @@ fn tree() -> (PathBuf, Summary) {
     (root, summary)
 }
 
-fn run_scan(root: &Path) -> usize {
-    scan(root, &ScanOptions::default())
-        .expect("scan")
-        .tree
-        .entries
-        .len()
-}
-
 fn run_find(root: &Path) {
     let status = Command::new("find")
         .arg(root)
@@ -63,7 +56,7 @@ fn benches(c: &mut Criterion, root: &Path, entries: u64) {
     g.sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(entries));
-    g.bench_function("rechunk_scan", |b| b.iter(|| run_scan(root)));
+    g.bench_function("rechunk_scan", |b| b.iter(|| scan_entries(root)));
     g.bench_function("find_printf", |b| b.iter(|| run_find(root)));
     g.bench_function("rechunk_load", |b| {
         b.iter(|| load(root, &LoadOptions::default()).expect("load"))
@@ -71,17 +64,12 @@ fn benches(c: &mut Criterion, root: &Path, entries: u64) {
     g.finish();
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Alternating runs so both see the same cache and machine load.
 fn ratio_report(root: &Path, entries: u64) {
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         let t = Instant::now();
-        run_scan(root);
+        scan_entries(root);
         ours.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         run_find(root);
@@ -102,7 +90,7 @@ fn ratio_report(root: &Path, entries: u64) {
 
 fn main() {
     let (root, _) = tree();
-    let entries = run_scan(&root) as u64;
+    let entries = scan_entries(&root) as u64;
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c, &root, entries);
     ratio_report(&root, entries);
