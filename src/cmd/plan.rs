@@ -82,12 +82,7 @@ pub fn run(args: Args) -> Result<()> {
     let plan = strategy
         .plan(&input)
         .with_context(|| format!("planning with strategy {}", args.strategy))?;
-    let limit = if strategy.is_oracle() {
-        usize::MAX
-    } else {
-        args.max_layers
-    };
-    plan.validate(&components, limit)
+    plan.validate(&components, strategy.checked_budget(args.max_layers))
         .with_context(|| format!("strategy {} made an invalid plan", args.strategy))?;
     let sizes = layer_sizes(&plan, &components);
     if args.json {

@@ -58,6 +58,15 @@ pub trait Strategy: Send + Sync {
     fn is_oracle(&self) -> bool {
         false
     }
+    /// The layer count a plan of this strategy is checked against for a budget of
+    /// `max_layers`: unlimited for oracles, which ignore the budget by design.
+    fn checked_budget(&self, max_layers: usize) -> usize {
+        if self.is_oracle() {
+            usize::MAX
+        } else {
+            max_layers
+        }
+    }
     /// Places every component of `input` exactly once in at most `input.max_layers` layers
     /// (oracles excepted).
     fn plan(&self, input: &PlanInput) -> Result<Plan, StrategyError>;

@@ -205,17 +205,15 @@ impl Replayer<'_> {
                 version: snapshot.id.clone(),
                 source: Box::new(source),
             })?;
-        let budget = if c.strategy.is_oracle() {
-            usize::MAX
-        } else {
-            c.max_layers
-        };
-        plan.validate(&snapshot.components, budget)
-            .map_err(|source| SimError::InvalidPlan {
-                strategy: self.label.clone(),
-                version: snapshot.id.clone(),
-                source,
-            })?;
+        plan.validate(
+            &snapshot.components,
+            c.strategy.checked_budget(c.max_layers),
+        )
+        .map_err(|source| SimError::InvalidPlan {
+            strategy: self.label.clone(),
+            version: snapshot.id.clone(),
+            source,
+        })?;
         if keep {
             self.images.push(Image::new(snapshot, &plan));
         }
