@@ -89,6 +89,34 @@ pub enum Role {
     Unknown,
 }
 
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Added,
+        Role::Changed,
+        Role::Shared,
+        Role::Regrouped,
+        Role::Rebuilt,
+        Role::Unknown,
+    ];
+
+    /// The name reports use, the same as its serde name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Added => "added",
+            Role::Changed => "changed",
+            Role::Shared => "shared",
+            Role::Regrouped => "regrouped",
+            Role::Rebuilt => "rebuilt",
+            Role::Unknown => "unknown",
+        }
+    }
+
+    /// True for the roles that trigger a fetch.
+    pub fn triggers(self) -> bool {
+        matches!(self, Role::Added | Role::Changed)
+    }
+}
+
 /// Why a layer was fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -101,6 +129,25 @@ pub enum Cause {
     Rebuilt,
     /// The images do not say enough to tell.
     Unknown,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 4] = [
+        Cause::Changed,
+        Cause::Regrouped,
+        Cause::Rebuilt,
+        Cause::Unknown,
+    ];
+
+    /// The name reports use, the same as its serde name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Changed => "changed",
+            Cause::Regrouped => "regrouped",
+            Cause::Rebuilt => "rebuilt",
+            Cause::Unknown => "unknown",
+        }
+    }
 }
 
 /// One component's share of a fetched layer.
@@ -482,6 +529,16 @@ mod tests {
                 ..Totals::default()
             }
         );
+    }
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for r in Role::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+        }
+        for c in Cause::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
     }
 
     #[test]
