@@ -134,7 +134,7 @@ fn write_attribution(
 
 /// A shipped history, a file or directory (see `rechunk_datasets::open_history`), or
 /// `images:REF,...`: one snapshot per built image.
-fn open_history(spec: &str) -> Result<History> {
+pub(crate) fn open_history(spec: &str) -> Result<History> {
     let Some(refs) = spec.strip_prefix("images:") else {
         return rechunk_datasets::open_history(spec);
     };

@@ -250,7 +250,7 @@ fn along(layer: &DownloadLayer) -> String {
     let mut shared: Vec<_> = layer
         .components
         .iter()
-        .filter(|c| c.role == Role::Shared)
+        .filter(|c| matches!(c.role, Role::Shared | Role::Regrouped | Role::Rebuilt))
         .collect();
     if shared.is_empty() {
         return "-".to_string();
