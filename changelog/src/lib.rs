@@ -63,11 +63,18 @@ impl Changelog {
                     notes.push(note.clone());
                 }
             }
-            if !inv.components.is_empty() && !inv.has_versions() {
+            let unversioned = inv
+                .components
+                .values()
+                .filter(|r| r.identity.is_none())
+                .count();
+            if unversioned > 0 {
                 notes.push(format!(
-                    "{} ({}) names its components but not their versions: only added and \
-                     removed components are listed",
-                    inv.id, inv.source
+                    "{} ({}) names {unversioned} of its {} components without a version: they \
+                     are listed only when added or removed",
+                    inv.id,
+                    inv.source,
+                    inv.components.len()
                 ));
             }
         }

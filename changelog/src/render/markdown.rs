@@ -251,6 +251,8 @@ fn along(layer: &DownloadLayer) -> String {
         .components
         .iter()
         .filter(|c| matches!(c.role, Role::Shared | Role::Regrouped | Role::Rebuilt))
+        // Empty components (a directory of empty files) cost nothing: not worth a mention.
+        .filter(|c| c.bytes > 0 || layer.unattributed_bytes > 0)
         .collect();
     if shared.is_empty() {
         return "-".to_string();
