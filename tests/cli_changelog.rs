@@ -667,3 +667,28 @@ fn a_history_update_matches_compare() {
         "{stderr}"
     );
 }
+
+#[test]
+fn plain_manifests_give_bytes_only_and_bad_input_fails_cleanly() {
+    // The two real FCOS manifests of ostree-rs-ext's tests: no labels, no annotations.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let (m1, m2) = (data.join("manifest1.json"), data.join("manifest2.json"));
+    let (m1, m2) = (m1.to_str().unwrap(), m2.to_str().unwrap());
+    let cl = json_of(&["changelog", "--json", m1, m2]);
+    assert_eq!(cl["packages_known"], false);
+    assert_eq!(cl["download"]["cost"]["download_bytes"], 170_472_856u64);
+    assert_eq!(cl["download"]["totals"]["unattributed"], 170_472_856u64);
+    let md = ok(&["changelog", m1, m2]);
+    assert!(
+        md.contains("Unknown: an image does not list its packages"),
+        "{md}"
+    );
+    let missing = rechunk(&["changelog", m1, "oci:/nonexistent/dir:v1"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr.contains("/nonexistent/dir/index.json"), "{stderr}");
+    let usage = rechunk(&["changelog"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let both = rechunk(&["changelog", m1, m2, "--history", "fcos-stable"]);
+    assert_eq!(both.status.code(), Some(2));
+}

@@ -44,6 +44,9 @@ pub struct Changelog {
     /// Every changed component, packages and the rest (see [`Changelog::packages`]), in
     /// [`component_changes`] order.
     pub changes: Vec<ComponentChange>,
+    /// False when either version carries no component list at all: then no change can be
+    /// listed, and an empty list means nothing.
+    pub packages_known: bool,
     /// What the sources cannot tell.
     pub notes: Vec<String>,
     pub download: Option<Download>,
@@ -99,6 +102,7 @@ impl Changelog {
             },
             major: major_entries(major, old, new),
             changes,
+            packages_known: !old.components.is_empty() && !new.components.is_empty(),
             notes,
             download: None,
             unchanged,

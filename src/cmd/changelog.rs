@@ -25,6 +25,7 @@ const VERSION_LABEL: &str = "org.opencontainers.image.version";
 
 /// Options of `rechunk changelog`.
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["old", "history"])))]
 #[command(after_help = "Examples:\n  \
     rechunk changelog oci:out.oci:v1 oci:out.oci:v2 > RELEASE.md\n  \
     rechunk changelog prev.json oci:out.oci:latest --major Kernel=kernel --major Mesa=mesa-dri-drivers\n  \

@@ -61,6 +61,9 @@ pub(crate) fn major(cl: &Changelog) -> String {
 
 /// The summary line, then one sub-list per kind that has changes.
 pub(crate) fn packages(cl: &Changelog) -> String {
+    if !cl.packages_known {
+        return "Unknown: an image does not list its packages (see the notes).\n".to_string();
+    }
     let mut s = String::new();
     let counts: Vec<String> = ChangeKind::ALL
         .iter()
@@ -174,7 +177,7 @@ pub(crate) fn download(cl: &Changelog) -> String {
             along(layer)
         );
     }
-    if d.unit == Unit::Compressed {
+    if d.unit == Unit::Compressed && d.totals.total() > d.totals.unattributed {
         s.push_str(
             "\nA layer's bytes are shared among its components in proportion to their \
              uncompressed sizes.\n",

@@ -21,6 +21,7 @@ pub fn json(cl: &Changelog) -> serde_json::Result<String> {
         from: &'a crate::VersionInfo,
         to: &'a crate::VersionInfo,
         major: &'a [crate::MajorEntry],
+        packages_known: bool,
         counts: std::collections::BTreeMap<&'static str, usize>,
         packages: Vec<&'a crate::ComponentChange>,
         other: Vec<&'a crate::ComponentChange>,
@@ -32,6 +33,7 @@ pub fn json(cl: &Changelog) -> serde_json::Result<String> {
         from: &cl.from,
         to: &cl.to,
         major: &cl.major,
+        packages_known: cl.packages_known,
         counts: crate::ChangeKind::ALL
             .iter()
             .map(|k| (k.name(), cl.count(*k)))
