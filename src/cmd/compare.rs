@@ -49,7 +49,7 @@ pub struct Args {
     /// Last version replayed and reported.
     #[arg(long, value_name = "ID")]
     pub to_version: Option<String>,
-    /// Directory for updates.csv, summary.md and the SVG plots.
+    /// Directory for updates.csv, attribution.csv, summary.md and the SVG plots.
     #[arg(long, default_value = "reports/out", value_name = "DIR")]
     pub output: PathBuf,
     /// Also write the loaded history (every version) to FILE in the generic history CSV format,
@@ -96,7 +96,13 @@ pub fn run(args: Args) -> Result<()> {
     let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
-    let written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
+    let mut written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
+    written.files.push(write_attribution(
+        &sim,
+        &history,
+        args.max_layers,
+        &args.output,
+    )?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&written.rows)?);
     } else {
@@ -111,9 +117,24 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `attribution.csv` in `dir`: which component changes triggered each fetched layer.
+fn write_attribution(
+    sim: &rechunk_sim::Simulation,
+    history: &History,
+    budget: usize,
+    dir: &std::path::Path,
+) -> Result<PathBuf> {
+    let path = dir.join("attribution.csv");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    rechunk_reports::attribution_csv::write(sim, history, budget, std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// A shipped history, a file or directory (see `rechunk_datasets::open_history`), or
 /// `images:REF,...`: one snapshot per built image.
-fn open_history(spec: &str) -> Result<History> {
+pub(crate) fn open_history(spec: &str) -> Result<History> {
     let Some(refs) = spec.strip_prefix("images:") else {
         return rechunk_datasets::open_history(spec);
     };

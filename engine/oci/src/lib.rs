@@ -6,7 +6,7 @@
 //! reproducible tar ([`layer_tar`]) through the pinned compressor ([`Compression`]) into a
 //! staging layout, and publishes it atomically ([`layout`]).
 //! Reading: [`open_image`] → [`Image`], then [`previous_plan`], [`image_snapshot`],
-//! [`image_diff`].
+//! [`image_diff`], [`image_inventory`] (components and layer membership, for release notes).
 
 pub mod assign;
 mod compression;
@@ -15,6 +15,7 @@ mod diff;
 mod error;
 mod hashing;
 pub mod interrupt;
+mod inventory;
 mod json;
 pub mod layer_tar;
 pub mod layout;
@@ -29,6 +30,9 @@ pub use compression::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use config::{host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL};
 pub use diff::image_diff;
 pub use error::{Error, Result};
+pub use inventory::{
+    image_inventory, ImageComponent, ImageInventory, InventoryFormat, OSTREE_LINUX,
+};
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
 pub use read::{open_image, Image, LayerInfo};
 pub use reference::{ImageRef, DEFAULT_TAG};

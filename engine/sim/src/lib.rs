@@ -18,11 +18,15 @@
 //! not have; at component granularity "bytes of the components that changed" is exactly the
 //! `per-package` figure, so it is the bound reported for them.
 
+mod attribution;
 mod client;
 mod image;
 mod stats;
 mod sweep;
 
+pub use attribution::{
+    attribute_update, replay_images, AttributedComponent, AttributedLayer, UpdateAttribution,
+};
 pub use client::{Client, Step};
 pub use image::{compressed, replanned_bytes, Image, COMPRESSION_RATIO, METADATA_BYTES_PER_LAYER};
 pub use stats::{summarize, Summary};
@@ -90,6 +94,9 @@ pub struct Update {
     pub replanned_bytes: u64,
     /// Non-empty layers of the fetched version.
     pub layer_count: usize,
+    /// Which component changes made each fetched layer be fetched (`None` for a fresh install,
+    /// where every layer is new).
+    pub attribution: Option<UpdateAttribution>,
 }
 
 /// Everything measured for one contender.
@@ -245,6 +252,12 @@ impl Replayer<'_> {
                     compressed_download_bytes: compressed(cost.download_bytes),
                     replanned_bytes: replanned,
                     layer_count: image.layers.len(),
+                    attribution: step.from.map(|f| {
+                        attribute_update(
+                            (&snaps[f], &self.images[f - first]),
+                            (&snaps[step.to], image),
+                        )
+                    }),
                 });
             }
         }
