@@ -2,13 +2,15 @@
 //! as a peer baseline. Checked layer for layer against the original's output
 //! (`tests/data/peers/`).
 //!
-//! Components are grouped at source-rpm granularity and named as chunkah names them
-//! (`rpm/<source rpm name>`, `xattr/<name>`, `bigfiles/<file name>`): the name decides the
-//! hash bin, and items enter the packer sorted by it. Other unowned content keeps its own name
-//! (chunkah would pool small unowned files into one `chunkah/unclaimed`). Each binary package
-//! gets a stability p = exp(−7λ), λ = distinct changelog days in the last year / days since the
-//! oldest of them (0.99 when nothing changed in a year, 0 when the span is under a day); a
-//! source group takes the lowest of its packages', as chunkah does; unowned content gets 0.
+//! Components are grouped and named as chunkah's components are: `rpm/<source rpm name>` for
+//! packages, `xattr/<name>`, `bigfiles/<file name>` for a big unowned file (an initramfs is
+//! one), and one `chunkah/unclaimed` for the rest of the unowned content. The name decides the
+//! hash bin, and items enter the packer sorted by it. Each binary package gets a stability
+//! p = exp(−7λ), λ = distinct changelog days in the last year / days since the oldest of them
+//! (0.99 when nothing changed in a year, 0 when the span is under a day); a group takes the
+//! lowest of its members', as chunkah does for subpackages; unowned content gets 0 (xattr
+//! components read the shared fallback below, where chunkah reads an update interval from the
+//! xattr).
 //!
 //! Packing into `n` layers:
 //! 1. if everything fits, one layer per group;
@@ -144,43 +146,33 @@ impl Chunkah {
     /// Source-package groups and unowned components, named and sorted as chunkah does, with
     /// their stability.
     fn items<'a>(&self, input: &PlanInput<'a>) -> Vec<Item<'a>> {
-        let mut by_source: BTreeMap<&str, Vec<&Component>> = BTreeMap::new();
-        let mut items = Vec::new();
+        let mut by_name: BTreeMap<String, Vec<&Component>> = BTreeMap::new();
         for c in input.components {
-            match c.kind {
-                ComponentKind::Package | ComponentKind::SourcePackage => {
-                    by_source.entry(c.source_or_name()).or_default().push(c);
+            by_name.entry(chunkah_name(c)).or_default().push(c);
+        }
+        by_name
+            .into_iter()
+            .map(|(name, members)| {
+                let stability = members
+                    .iter()
+                    .map(|c| self.stability(c, input))
+                    .fold(f64::INFINITY, f64::min);
+                Item {
+                    name,
+                    members: members.iter().map(|c| c.name.as_str()).collect(),
+                    size: members.iter().map(|c| c.size).sum(),
+                    stability,
                 }
-                kind => items.push(Item {
-                    name: unowned_name(c, kind),
-                    members: vec![&c.name],
-                    size: c.size,
-                    stability: if kind == ComponentKind::Xattr {
-                        self.stability(c, input)
-                    } else {
-                        0.0
-                    },
-                }),
-            }
-        }
-        for (source, members) in by_source {
-            let stability = members
-                .iter()
-                .map(|c| self.stability(c, input))
-                .fold(f64::INFINITY, f64::min);
-            items.push(Item {
-                name: format!("rpm/{source}"),
-                members: members.iter().map(|c| c.name.as_str()).collect(),
-                size: members.iter().map(|c| c.size).sum(),
-                stability,
-            });
-        }
-        items.sort_by(|a, b| a.name.cmp(&b.name));
-        items
+            })
+            .collect()
     }
 
-    /// chunkah's `calculate_stability` for one package, with the shared fallback.
+    /// chunkah's `calculate_stability` for one package (or xattr component), with the shared
+    /// fallback; 0 for other unowned content, as chunkah gives it.
     fn stability(&self, c: &Component, input: &PlanInput) -> f64 {
+        if !signal::is_packaged(c.kind) {
+            return 0.0;
+        }
         match signal::evidence(c, input) {
             Evidence::Changelog(times) => {
                 let mut dates = times.to_vec();
@@ -264,19 +256,27 @@ impl Chunkah {
     }
 }
 
-/// chunkah's name for unowned content: `xattr/<name>`, `bigfiles/<file name>`; the rest keeps
-/// its own name.
-fn unowned_name(c: &Component, kind: ComponentKind) -> String {
-    match kind {
+/// The component chunkah would put `c` in: `rpm/<source rpm name>`, `xattr/<name>`,
+/// `bigfiles/<file name>` (an initramfs is a big unowned file), else the one
+/// `chunkah/unclaimed`.
+fn chunkah_name(c: &Component) -> String {
+    match c.kind {
+        ComponentKind::Package | ComponentKind::SourcePackage => {
+            format!("rpm/{}", c.source_or_name())
+        }
         ComponentKind::Xattr => format!("xattr/{}", c.name),
         ComponentKind::BigFile => {
             let path = c.name.strip_prefix("file:").unwrap_or(&c.name);
             let file = path.rsplit('/').next().unwrap_or(path);
             format!("bigfiles/{file}")
         }
-        _ => c.name.clone(),
+        ComponentKind::Initramfs => "bigfiles/initramfs.img".to_string(),
+        _ => UNCLAIMED.to_string(),
     }
 }
+
+/// chunkah's catch-all component for files no repo claims.
+const UNCLAIMED: &str = "chunkah/unclaimed";
 
 fn group(items: &[Item], indices: Vec<usize>) -> Group {
     let stability = indices.iter().map(|&i| items[i].stability).product();
