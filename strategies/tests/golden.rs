@@ -183,3 +183,87 @@ fn rpm_ostree_matches_ostree_ext() {
     }
     tally.finish(n);
 }
+
+#[test]
+fn chunkah_matches_chunkah() {
+    let path_cases = cases("chunkah.json.gz");
+    let doc_fcos = shared("chunkah.json.gz", "fcos37");
+    assert!(path_cases.len() >= 204, "{} cases", path_cases.len());
+    let mut tally = Tally::new("chunkah");
+    let n = path_cases.len();
+    for case in &path_cases {
+        let now = case["now"].as_i64().unwrap_or(0);
+        let packages = if case["packages"].is_string() {
+            &doc_fcos
+        } else {
+            &case["packages"]
+        };
+        let mut components: Vec<Component> = Vec::new();
+        let mut item_of: BTreeMap<String, String> = BTreeMap::new();
+        for p in packages.as_array().into_iter().flatten() {
+            let mut c = Component::new(
+                str_of(&p[0]),
+                ComponentKind::Package,
+                "1",
+                p[2].as_u64().unwrap_or(0),
+            );
+            c.source = Some(str_of(&p[1]));
+            c.changelog_times = p[3]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| now - a.as_i64().unwrap_or(0))
+                .collect();
+            c.build_time = p[4].as_i64().map(|a| now - a);
+            item_of.insert(c.name.clone(), format!("rpm/{}", str_of(&p[1])));
+            components.push(c);
+        }
+        for u in case["unowned"].as_array().into_iter().flatten() {
+            let name = str_of(&u[1]);
+            let (kind, item) = match u[0].as_str() {
+                Some("big-file") => (
+                    ComponentKind::BigFile,
+                    format!("bigfiles/{}", name.rsplit('/').next().unwrap_or("")),
+                ),
+                Some("initramfs") => (
+                    ComponentKind::Initramfs,
+                    "bigfiles/initramfs.img".to_string(),
+                ),
+                _ => (ComponentKind::Unpackaged, "chunkah/unclaimed".to_string()),
+            };
+            item_of.insert(name.clone(), item);
+            components.push(Component::new(name, kind, "1", u[2].as_u64().unwrap_or(0)));
+        }
+        components.sort_by(|a, b| a.name.cmp(&b.name));
+        let budget = case["max_layers"].as_u64().unwrap_or(0) as usize;
+        let history = ChangeHistory::default();
+        let input = PlanInput {
+            components: &components,
+            now,
+            history: &history,
+            previous: None,
+            max_layers: budget,
+        };
+        let ours = Chunkah::default().plan(&input).unwrap_or_default();
+        let theirs = Some(layers_of(&case["expected"]));
+        tally.check(case, ours, &components, budget, theirs, &|n| {
+            item_of.get(n).cloned().unwrap_or_default()
+        });
+    }
+    tally.finish(n);
+}
+
+/// A list a vector file shares between its cases.
+fn shared(file: &str, key: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/peers")
+        .join(file);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .read_to_string(&mut json)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    v[key].clone()
+}
