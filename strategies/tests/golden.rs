@@ -267,3 +267,76 @@ fn shared(file: &str, key: &str) -> Value {
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     v[key].clone()
 }
+
+#[test]
+fn hhd_rechunk_matches_alg_py() {
+    let all = cases("hhd-rechunk.json.gz");
+    let fcos = shared("hhd-rechunk.json.gz", "fcos37");
+    assert!(all.len() >= 204, "{} cases", all.len());
+    let port = HhdRechunk {
+        prior: PriorPolicy {
+            prior: Prior::Chain,
+            chain_from: ChainStart::Start,
+        },
+        ..HhdRechunk::default()
+    };
+    let mut tally = Tally::new("hhd-rechunk");
+    let n = all.len();
+    for case in &all {
+        let now = case["now"].as_i64().unwrap_or(0);
+        let packages = if case["packages"].is_string() {
+            &fcos
+        } else {
+            &case["packages"]
+        };
+        let mut components: Vec<Component> = Vec::new();
+        for p in packages.as_array().into_iter().flatten() {
+            let mut c = Component::new(
+                str_of(&p[0]),
+                ComponentKind::Package,
+                "1",
+                p[1].as_u64().unwrap_or(0),
+            );
+            c.changelog_times = p[2]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_i64)
+                .collect();
+            components.push(c);
+        }
+        for u in case["unowned"].as_array().into_iter().flatten() {
+            let kind = match u[0].as_str() {
+                Some("initramfs") => ComponentKind::Initramfs,
+                Some("big-file") => ComponentKind::BigFile,
+                Some("unpackaged") => ComponentKind::Unpackaged,
+                _ => ComponentKind::Other,
+            };
+            components.push(Component::new(
+                str_of(&u[1]),
+                kind,
+                "1",
+                u[3].as_u64().unwrap_or(0),
+            ));
+        }
+        components.sort_by(|a, b| a.name.cmp(&b.name));
+        let budget = case["max_layers"].as_u64().unwrap_or(0) as usize;
+        let previous = case["prior_components"]
+            .is_array()
+            .then(|| plan_of(&layers_of(&case["prior_components"])));
+        let history = ChangeHistory::default();
+        let input = PlanInput {
+            components: &components,
+            now,
+            history: &history,
+            previous: previous.as_ref(),
+            max_layers: budget,
+        };
+        let ours = port.plan(&input).unwrap_or_default();
+        let theirs = case["expected"]
+            .is_array()
+            .then(|| layers_of(&case["expected"]));
+        tally.check(case, ours, &components, budget, theirs, &|n| n.to_string());
+    }
+    tally.finish(n);
+}

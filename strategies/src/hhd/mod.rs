@@ -46,8 +46,9 @@
 //! ignored (hhd asserts); week 53 gets its own slot (hhd indexes past its 53-slot array and
 //! crashes); padding stops at the budget (hhd pads one layer more than the budget, which new
 //! packages can fill); a previous plan with more layers than the budget is ignored (the plan is
-//! recomputed); in a replay the previous plan names components, not meta packages, so a meta
-//! package takes the layer of its first member found. Sizes are the components' sizes (hhd
+//! recomputed); the previous plan names components, not meta packages (hhd's label names meta
+//! packages; both are read), so a meta package takes the layer of its first member found, a
+//! member gone since naming its group through meta.yml's patterns. Sizes are the components' sizes (hhd
 //! leaves out files under /etc and counts shared file content once).
 
 mod meta;
@@ -196,20 +197,21 @@ impl Strategy for HhdRechunk {
         let fill_size = (layer_size * self.prefill_ratio) as u64;
         let max_layer_size = (layer_size * self.max_layer_ratio) as u64;
 
-        let dedicated_count = pkgs.iter().filter(|p| p.dedicated).count();
-        if budget.saturating_sub(dedicated_count) <= FINE_LIMITS.len() {
-            // hhd asserts here; nothing is dedicated instead (module doc).
-            pkgs.iter_mut().for_each(|p| p.dedicated = false);
-        }
+        let groups: &[MetaGroup] = if self.meta { DEFAULT_META } else { &[] };
         let previous = self
             .prior
             .previous(input)
-            .and_then(|p| previous_bins(p, &pkgs, budget));
+            .and_then(|p| previous_bins(p, &pkgs, groups, budget));
         let (dedicated, todo, bins) = match previous {
             Some(found) => found,
             None => {
-                let dedicated: Vec<usize> =
+                let mut dedicated: Vec<usize> =
                     (0..pkgs.len()).filter(|&i| pkgs[i].dedicated).collect();
+                if budget.saturating_sub(dedicated.len()) <= FINE_LIMITS.len() {
+                    // hhd asserts here; nothing is dedicated instead (module doc).
+                    pkgs.iter_mut().for_each(|p| p.dedicated = false);
+                    dedicated.clear();
+                }
                 let room = budget - dedicated.len();
                 let (todo, bins) = self.prefill(&pkgs, room, fill_size);
                 (dedicated, todo, bins)
@@ -348,6 +350,20 @@ impl HhdRechunk {
     }
 }
 
+/// The meta.yml group a package called `name` belongs to, if any.
+fn group_of<'g>(groups: &'g [MetaGroup], name: &str) -> Option<&'g str> {
+    groups
+        .iter()
+        .find(|g| {
+            g.packages
+                .iter()
+                .copied()
+                .chain([g.name])
+                .any(|pat| fnmatch(pat, name))
+        })
+        .map(|g| g.name)
+}
+
 /// The path meta.yml's file patterns see for unowned content: a big file's own path, the
 /// initramfs's usual place; none for the rest (it goes to `unpackaged`).
 fn unowned_path(c: &Component) -> Option<&str> {
@@ -471,6 +487,7 @@ fn cost(weeks: u64, size: u64) -> u128 {
 fn previous_bins(
     previous: &Plan,
     pkgs: &[Pkg],
+    groups: &[MetaGroup],
     budget: usize,
 ) -> Option<(Vec<usize>, Vec<usize>, Vec<Bin>)> {
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
@@ -488,7 +505,11 @@ fn previous_bins(
     for layer in &previous.layers {
         let mut bin = Bin::default();
         for name in &layer.components {
-            let Some(&i) = index.get(name.as_str()) else {
+            // A component gone since names its meta package through meta.yml's patterns.
+            let found = index
+                .get(name.as_str())
+                .or_else(|| group_of(groups, name).and_then(|g| index.get(g)));
+            let Some(&i) = found else {
                 continue;
             };
             if !placed.insert(i) {
