@@ -179,7 +179,7 @@ impl Chunkah {
                 dates.sort_unstable();
                 self.stability_of_dates(&dates, input.now)
             }
-            found @ (Evidence::StandIn(..) | Evidence::Count(_)) => {
+            found @ (Evidence::Observed(_) | Evidence::Count(_)) => {
                 let dates = found.stand_in_dates(input.now).unwrap_or_default();
                 self.stability_of_dates(&dates, input.now)
             }

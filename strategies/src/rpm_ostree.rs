@@ -217,7 +217,7 @@ fn frequency(c: &Component, newest: Option<Timestamp>, input: &PlanInput) -> u32
             let newest = newest.or(c.build_time).unwrap_or(input.now);
             signal::count_between(times, newest - YEAR, Timestamp::MAX)
         }
-        Evidence::StandIn(_, dates) => dates.len(),
+        Evidence::Observed(dates) => dates.len(),
         Evidence::Count(count) => return count,
         Evidence::Unknown => 0,
     };
