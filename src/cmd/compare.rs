@@ -17,8 +17,9 @@ const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
     rechunk compare                                  # FCOS stable, every strategy, 64 layers\n  \
     rechunk compare --strategies cluster,rpm-ostree --sweep cluster.half_life_builds=4,8,16\n  \
     rechunk compare --history my-history.csv --client weekly --json\n\n\
-    per-package (the oracle) and rpm-ostree (the reference) always run, so that the ratios to \
-    them can be reported.")]
+    per-package (the oracle) and every peer as deployed (rpm-ostree, rpm-ostree+prior, \
+    hhd-rechunk, chunkah) always run, so that the ratios to the oracle and to the best peer can \
+    be reported.")]
 pub struct Args {
     /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, a
     /// directory of `rpm -qa --queryformat` dumps, or a series of built images:
@@ -56,7 +57,9 @@ pub struct Args {
     /// e.g. to start your own from the shipped one.
     #[arg(long, value_name = "FILE")]
     pub export_history: Option<PathBuf>,
-    /// Print one JSON object per strategy × client × layer budget on stdout instead of the table.
+    /// Print one JSON object per strategy × client × layer budget on stdout instead of the table
+    /// (fields as in the table, plus `best_peer_ratio`: mean / the best peer's mean, and
+    /// `best_peer`: that peer's label).
     #[arg(long)]
     pub json: bool,
 }
@@ -232,7 +235,7 @@ fn parse_sweep(spec: &str) -> Result<Sweep, String> {
         .map_err(|e: rechunk_sim::SweepError| e.to_string())
 }
 
-/// The requested strategies, plus the oracle and the reference the ratios need.
+/// The requested strategies, plus the oracle and every peer, which the ratios need.
 fn strategy_names(requested: &[String]) -> Vec<String> {
     let registered = rechunk_strategies::names();
     let mut names: Vec<String> = if requested.is_empty() {
@@ -240,10 +243,11 @@ fn strategy_names(requested: &[String]) -> Vec<String> {
     } else {
         requested.iter().map(|s| s.trim().to_string()).collect()
     };
-    for reference in [
-        rechunk_reports::table::ORACLE,
-        rechunk_reports::table::REFERENCE,
-    ] {
+    let peers = rechunk_strategies::registry()
+        .into_iter()
+        .filter(|s| s.is_peer())
+        .map(|s| s.name());
+    for reference in [rechunk_reports::table::ORACLE].into_iter().chain(peers) {
         if registered.contains(&reference) && !names.iter().any(|n| n == reference) {
             names.push(reference.to_string());
         }

@@ -11,7 +11,10 @@
 //!   is [`rechunk_model::update_cost`]: the same definitions the image writer and `rechunk diff`
 //!   use, so simulated and built images agree;
 //! - when only part of the history is reported (`first > 0`), strategies still plan every
-//!   version from the start, so their plans and learned history are what they would have been.
+//!   version from the start, so their plans and learned history are what they would have been;
+//! - every strategy is handed its own plan for t−1 from the second version on; whether it uses
+//!   it is the strategy's previous-plan policy (the peers' `prior` and `chain_from` parameters,
+//!   set to what their users run), not the simulator's.
 //!
 //! Oracle rows: `per-package` (one layer per component, unlimited layers) is the packaging
 //! bound. A file-level bound needs file digests, which the lockfile and `rpm -qa` histories do
@@ -108,6 +111,8 @@ pub struct Run {
     pub params: Params,
     pub max_layers: usize,
     pub oracle: bool,
+    /// A port of a deployed tool of the field (see `Strategy::is_peer`).
+    pub peer: bool,
     pub updates: Vec<Update>,
 }
 
@@ -268,6 +273,7 @@ impl Replayer<'_> {
             params: c.params.clone(),
             max_layers: c.max_layers,
             oracle: c.strategy.is_oracle(),
+            peer: c.strategy.is_peer(),
             updates,
         }
     }
