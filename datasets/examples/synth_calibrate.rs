@@ -14,8 +14,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rechunk_datasets::synth::calibration::{ArchetypeStats, Calibration, ClassStats, QUANTILES};
-use rechunk_datasets::synth::layout::{Archetype, FileClass};
+use rechunk_datasets::synth::calibration::{
+    ArchetypeStats, Calibration, ClassStats, TopShare, TOP_SHARE_BUCKETS,
+};
+use rechunk_datasets::synth::layout::{self, Archetype, EntrySpec, FileClass, PackageRef};
 
 const AL2023: &str = "go-rpmdb/amazonlinux2023-plain";
 const FEDORA_QF: &str = "chunkah-fixtures/fedora.qf";
@@ -57,6 +59,7 @@ fn main() -> Result<()> {
         format!("{FEDORA_QF}: github.com/coreos/chunkah tests/fixtures at 4c8abc389c27fe6d57c082f6817f70b723d995a5 (Fedora 43, MIT OR Apache-2.0)"),
     ];
     summarize(&calibration);
+    compare_with_layout(&packages);
     println!("{}", serde_json::to_string_pretty(&calibration)?);
     Ok(())
 }
@@ -136,7 +139,10 @@ fn measure(packages: &[RealPackage]) -> Calibration {
     let mut classes: BTreeMap<FileClass, ClassTally> = BTreeMap::new();
     let mut archetypes: BTreeMap<Archetype, (usize, BTreeMap<FileClass, usize>)> = BTreeMap::new();
     let (mut etc_files, mut etc_config) = (0usize, 0usize);
+    // (package bytes, largest file's share).
+    let mut top_shares: Vec<(u64, f64)> = Vec::new();
     for p in packages {
+        let (mut top, mut total) = (0u64, 0u64);
         let arch = archetypes.entry(Archetype::of_name(&p.name)).or_default();
         arch.0 += 1;
         let mut seen: HashSet<(u32, u32)> = HashSet::new();
@@ -162,6 +168,8 @@ fn measure(packages: &[RealPackage]) -> Calibration {
                     }
                     c.regular_files += 1;
                     tally.sizes.push(f.size);
+                    top = top.max(f.size);
+                    total += f.size;
                     *arch.1.entry(class).or_default() += 1;
                     if class == FileClass::Bin {
                         c.executables += 1;
@@ -180,23 +188,31 @@ fn measure(packages: &[RealPackage]) -> Calibration {
                 _ => {}
             }
         }
+        if total > 0 {
+            top_shares.push((total, top as f64 / total as f64));
+        }
     }
     c.config_flagged_share = etc_config as f64 / etc_files.max(1) as f64;
+    for (i, &min_bytes) in TOP_SHARE_BUCKETS.iter().enumerate() {
+        let max = TOP_SHARE_BUCKETS.get(i + 1).copied().unwrap_or(u64::MAX);
+        let mut shares: Vec<f64> = top_shares
+            .iter()
+            .filter(|(bytes, _)| (min_bytes..max).contains(bytes))
+            .map(|(_, share)| *share)
+            .collect();
+        shares.sort_by(f64::total_cmp);
+        c.top_file_share.push(TopShare { min_bytes, shares });
+    }
     for (class, mut t) in classes {
         if t.sizes.is_empty() {
             continue;
         }
         t.sizes.sort_unstable();
         let n = t.sizes.len();
-        let size_quantiles = (0..QUANTILES)
-            .map(|i| t.sizes[(i * (n - 1) + (QUANTILES - 1) / 2) / (QUANTILES - 1)])
-            .collect();
         c.classes.insert(
             class,
             ClassStats {
-                files: n,
-                bytes: t.sizes.iter().sum(),
-                size_quantiles,
+                sizes: t.sizes,
                 symlinks_per_file: t.symlinks as f64 / n as f64,
                 extra_links_per_file: t.extra_links as f64 / n as f64,
             },
@@ -239,10 +255,102 @@ fn summarize(c: &Calibration) {
     for (class, s) in &c.classes {
         eprintln!(
             "  {class:?}: {} files, {} bytes, median {} B, p90 {} B, {:.2} symlinks and {:.2} extra links per file",
-            s.files, s.bytes, s.size_quantiles[10], s.size_quantiles[18], s.symlinks_per_file, s.extra_links_per_file
+            s.sizes.len(),
+            s.sizes.iter().sum::<u64>(),
+            s.sizes[s.sizes.len() / 2],
+            s.sizes[s.sizes.len() * 9 / 10],
+            s.symlinks_per_file,
+            s.extra_links_per_file
         );
     }
     for (a, s) in &c.archetypes {
         eprintln!("  {a:?}: {} packages, {} files", s.packages, s.files);
     }
+}
+
+/// Entry counts of one package: regular files (one per inode), extra hardlinks, symlinks,
+/// owned directories.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    regular: usize,
+    links: usize,
+    symlinks: usize,
+    dirs: usize,
+}
+
+/// The generator (with the embedded calibration) given each real package's name and
+/// regular-file bytes, against the real package: a check of the layout, printed to stderr.
+fn compare_with_layout(packages: &[RealPackage]) {
+    let (mut real, mut synth) = (Vec::new(), Vec::new());
+    let upstreams = [("1".to_string(), 0)];
+    for p in packages {
+        let mut r = Counts::default();
+        let mut bytes = 0;
+        let mut seen = HashSet::new();
+        for f in p.files.iter().filter(|f| !f.ghost) {
+            match f.mode & S_IFMT {
+                S_IFDIR => r.dirs += 1,
+                S_IFLNK => r.symlinks += 1,
+                S_IFREG
+                    if f.inode
+                        .filter(|i| i.1 != 0)
+                        .is_some_and(|i| !seen.insert(i)) =>
+                {
+                    r.links += 1
+                }
+                S_IFREG => {
+                    r.regular += 1;
+                    bytes += f.size;
+                }
+                _ => {}
+            }
+        }
+        let files = layout::package_files(&PackageRef {
+            key: &p.name,
+            name: &p.name,
+            evr: "1-1",
+            upstreams: &upstreams,
+            kernel_release: "0-0.x86_64",
+            size: bytes,
+            build_time: 0,
+            first_seen: 0,
+        });
+        let mut s = Counts::default();
+        let mut groups = HashSet::new();
+        for f in &files {
+            match &f.entry {
+                EntrySpec::Dir => s.dirs += 1,
+                EntrySpec::Symlink { .. } => s.symlinks += 1,
+                EntrySpec::Regular {
+                    link_group: Some(g),
+                    ..
+                } if !groups.insert(*g) => s.links += 1,
+                EntrySpec::Regular { .. } => s.regular += 1,
+                EntrySpec::Ghost { .. } => {}
+            }
+        }
+        real.push(r);
+        synth.push(s);
+    }
+    let line = |what: &str, v: &[Counts]| {
+        let mut per: Vec<usize> = v.iter().map(|c| c.regular + c.links + c.symlinks).collect();
+        per.sort_unstable();
+        let sum = |f: fn(&Counts) -> usize| v.iter().map(f).sum::<usize>();
+        eprintln!(
+            "  {what}: {} regular files, {} extra hardlinks, {} symlinks, {} owned dirs; non-directory entries per package: median {}, p90 {}, max {}",
+            sum(|c| c.regular),
+            sum(|c| c.links),
+            sum(|c| c.symlinks),
+            sum(|c| c.dirs),
+            per.get(per.len() / 2).copied().unwrap_or(0),
+            per.get(per.len() * 9 / 10).copied().unwrap_or(0),
+            per.last().copied().unwrap_or(0),
+        );
+    };
+    eprintln!(
+        "the same {} packages (names, regular-file bytes):",
+        packages.len()
+    );
+    line("real       ", &real);
+    line("synthesized", &synth);
 }

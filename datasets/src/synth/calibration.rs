@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{Archetype, FileClass};
 
-/// Size quantiles stored per class: p0, p5, ..., p100.
-pub const QUANTILES: usize = 21;
+/// Points a log-normal assumption is represented by.
+const ASSUMED_POINTS: usize = 200;
 
 /// An archetype needs this many real packages for its measured class mix to be used.
 const MIN_ARCHETYPE_PACKAGES: usize = 3;
@@ -49,17 +49,31 @@ pub struct Calibration {
     pub caps_files: usize,
     /// Share of regular files under /etc flagged `%config`.
     pub config_flagged_share: f64,
+    /// The largest regular file's share of its package's bytes, by package size (most small
+    /// packages are one binary or library plus small files; big ones spread more).
+    pub top_file_share: Vec<TopShare>,
     pub classes: BTreeMap<FileClass, ClassStats>,
     pub archetypes: BTreeMap<Archetype, ArchetypeStats>,
 }
 
+/// Packages of at least `min_bytes` (up to the next bucket's): their largest file's share of
+/// their bytes, sorted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopShare {
+    pub min_bytes: u64,
+    pub shares: Vec<f64>,
+}
+
+/// Package size buckets of [`Calibration::top_file_share`].
+pub const TOP_SHARE_BUCKETS: [u64; 3] = [0, 256 << 10, 2 << 20];
+
 /// One file class.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassStats {
-    pub files: usize,
-    pub bytes: u64,
-    /// [`QUANTILES`] file sizes: p0, p5, ..., p100.
-    pub size_quantiles: Vec<u64>,
+    /// Every regular file's size, sorted: sizes are drawn from this empirical distribution
+    /// (quantiles interpolated on a log scale would inflate the mean many times over, as a
+    /// class's few huge files dominate its bytes).
+    pub sizes: Vec<u64>,
     /// Symlinks whose path falls in this class, per regular file of the class.
     pub symlinks_per_file: f64,
     /// Links beyond the first of a hardlinked inode, per regular file of the class.
@@ -88,7 +102,7 @@ pub fn measured() -> &'static Calibration {
 /// assumption.
 pub fn class(c: FileClass) -> ClassStats {
     match measured().classes.get(&c) {
-        Some(s) if s.files >= 20 && s.size_quantiles.len() == QUANTILES => s.clone(),
+        Some(s) if s.sizes.len() >= 20 => s.clone(),
         _ => assumed_class(c),
     }
 }
@@ -120,6 +134,23 @@ pub fn caps_per_executable() -> f64 {
     }
 }
 
+/// The largest file's share of the bytes of a package of `size` bytes, for a uniform draw
+/// `u` in [0, 1); `None` without a measurement.
+pub fn top_file_share(size: u64, u: f64) -> Option<f64> {
+    let bucket = measured()
+        .top_file_share
+        .iter()
+        .rev()
+        .find(|b| b.min_bytes <= size)?;
+    pick(&bucket.shares, u)
+}
+
+/// The value at draw `u` (uniform in [0, 1)) of an empirical distribution.
+pub fn pick<T: Copy>(sorted: &[T], u: f64) -> Option<T> {
+    let i = (u.clamp(0.0, 1.0) * sorted.len() as f64) as usize;
+    sorted.get(i.min(sorted.len().saturating_sub(1))).copied()
+}
+
 /// Share of packages owning a `%ghost` file (besides directories).
 pub fn ghost_files_per_package() -> f64 {
     let m = measured();
@@ -142,9 +173,7 @@ pub fn assumed_class(c: FileClass) -> ClassStats {
         _ => (4_000.0, 1.6, 5e6),
     };
     ClassStats {
-        files: 0,
-        bytes: 0,
-        size_quantiles: lognormal_quantiles(median, sigma, cap),
+        sizes: lognormal_points(median, sigma, cap),
         symlinks_per_file: 0.0,
         extra_links_per_file: 0.0,
     }
@@ -179,12 +208,12 @@ pub fn assumed_archetype(a: Archetype) -> BTreeMap<FileClass, f64> {
     mix.iter().copied().collect()
 }
 
-/// [`QUANTILES`] points of a log-normal distribution, capped.
-fn lognormal_quantiles(median: f64, sigma: f64, cap: f64) -> Vec<u64> {
-    (0..QUANTILES)
+/// A log-normal distribution as [`ASSUMED_POINTS`] equally likely values (the quantiles at
+/// the middle of each of as many equal slices), capped.
+fn lognormal_points(median: f64, sigma: f64, cap: f64) -> Vec<u64> {
+    (0..ASSUMED_POINTS)
         .map(|i| {
-            // Keep the extreme points finite: p0 → 0.5%, p100 → 99.9%.
-            let p = (i as f64 / (QUANTILES - 1) as f64).clamp(0.005, 0.999);
+            let p = (i as f64 + 0.5) / ASSUMED_POINTS as f64;
             (median * (sigma * normal_quantile(p)).exp())
                 .min(cap)
                 .max(1.0) as u64
@@ -248,9 +277,22 @@ mod tests {
         let m = measured();
         assert!(m.packages > 100, "{} packages", m.packages);
         assert!(!m.origin.is_empty());
+        assert_eq!(m.top_file_share.len(), TOP_SHARE_BUCKETS.len());
+        for b in &m.top_file_share {
+            assert!(
+                b.shares.len() >= 10,
+                "{} packages from {} bytes",
+                b.shares.len(),
+                b.min_bytes
+            );
+            assert!(b.shares.windows(2).all(|w| w[0] <= w[1]));
+        }
+        for size in [1, 1 << 20, 1 << 30] {
+            assert!(top_file_share(size, 0.5).is_some_and(|s| s > 0.0 && s <= 1.0));
+        }
         for (c, s) in &m.classes {
-            assert_eq!(s.size_quantiles.len(), QUANTILES, "{c:?}");
-            assert!(s.size_quantiles.windows(2).all(|w| w[0] <= w[1]), "{c:?}");
+            assert!(!s.sizes.is_empty(), "{c:?}");
+            assert!(s.sizes.windows(2).all(|w| w[0] <= w[1]), "{c:?}");
         }
         for (a, s) in &m.archetypes {
             let sum: f64 = s.class_share.values().sum();
@@ -263,11 +305,15 @@ mod tests {
     }
 
     #[test]
-    fn lognormal_quantiles_have_the_median_in_the_middle() {
-        let q = lognormal_quantiles(12_000.0, 1.1, 4e6);
-        assert_eq!(q.len(), QUANTILES);
-        assert!((q[10] as f64 - 12_000.0).abs() < 2.0, "{}", q[10]);
+    fn lognormal_points_have_the_median_in_the_middle() {
+        let q = lognormal_points(12_000.0, 1.1, 4e6);
+        assert_eq!(q.len(), ASSUMED_POINTS);
+        let median = (q[99] + q[100]) as f64 / 2.0;
+        assert!((median - 12_000.0).abs() < 100.0, "{median}");
         assert!(q.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(pick(&q, 0.0), Some(q[0]));
+        assert_eq!(pick(&q, 0.999_999), Some(q[199]));
+        assert_eq!(pick::<u64>(&[], 0.5), None);
         assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
     }
 }

@@ -30,7 +30,7 @@ use rechunk_model::{Component, ComponentKind, History, Snapshot, Timestamp, DAY}
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::identity::{rpm_identity, RpmIdentity};
+use super::identity::{layout_key, rpm_identity, shared_bases, RpmIdentity};
 use super::layout::{self, FileSpec, PackageRef};
 use super::unowned::UnownedSpec;
 
@@ -71,8 +71,11 @@ pub enum Scale {
 /// Everything that goes into one package's .rpm file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PackageSpec {
-    /// The history's component name: unique in a tree, the seed of all file paths and content.
+    /// The history's component name (unique in a tree).
     pub component: String,
+    /// What all file paths and content derive from ([`layout_key`]: the component name, or
+    /// the rpm name for a primary-arch multilib name).
+    pub key: String,
     pub rpm: RpmIdentity,
     /// Regular-file bytes.
     pub size: u64,
@@ -119,7 +122,7 @@ impl PackageSpec {
     pub fn files(&self) -> Vec<FileSpec> {
         let (evr, kernel) = (self.rpm.evr(), self.rpm.kernel_release());
         layout::package_files(&PackageRef {
-            key: &self.component,
+            key: &self.key,
             name: &self.rpm.name,
             evr: &evr,
             upstreams: &self.upstreams,
@@ -239,12 +242,17 @@ fn desktop_factor(history: &History) -> Result<u32> {
     let Some(last) = history.snapshots.last() else {
         return Ok(1);
     };
-    let names: HashSet<&str> = last.components.iter().map(|c| c.name.as_str()).collect();
     let packages: Vec<&Component> = last
         .components
         .iter()
         .filter(|c| is_package(c.kind))
         .collect();
+    let shared = shared_bases(
+        packages
+            .iter()
+            .map(|c| (c.name.as_str(), c.version.as_str())),
+    );
+    let none = HashSet::new();
     let mut bytes: u64 = last
         .components
         .iter()
@@ -258,9 +266,10 @@ fn desktop_factor(history: &History) -> Result<u32> {
                 1 => c.name.clone(),
                 _ => clone_name(&c.name, k),
             };
-            let rpm = rpm_identity(&name, &c.version, |n| k == 1 && names.contains(n))
+            let rpm = rpm_identity(&name, &c.version, if k == 1 { &shared } else { &none })
                 .with_context(|| format!("version {:?}", last.id))?;
             let spec = PackageSpec {
+                key: layout_key(&name, &rpm),
                 component: name,
                 rpm,
                 size: c.size,
@@ -443,12 +452,11 @@ fn plan(history: History, factor: u32) -> Result<Chain> {
 
 /// The rpm identity of every package component of a snapshot.
 fn rpm_names(s: &Snapshot) -> Result<BTreeMap<&str, RpmIdentity>> {
-    let names: HashSet<&str> = s.components.iter().map(|c| c.name.as_str()).collect();
-    s.components
-        .iter()
-        .filter(|c| is_package(c.kind))
+    let packages = || s.components.iter().filter(|c| is_package(c.kind));
+    let shared = shared_bases(packages().map(|c| (c.name.as_str(), c.version.as_str())));
+    packages()
         .map(|c| {
-            let id = rpm_identity(&c.name, &c.version, |n| names.contains(n))
+            let id = rpm_identity(&c.name, &c.version, &shared)
                 .with_context(|| format!("version {:?}", s.id))?;
             Ok((c.name.as_str(), id))
         })
@@ -474,6 +482,7 @@ fn package_spec(
     requires.dedup();
     let seen = changes.get(&c.name).map_or(&[][..], |(d, _)| d.as_slice());
     PackageSpec {
+        key: layout_key(&c.name, &rpm),
         component: c.name.clone(),
         size: c.size,
         source: c.source.clone(),

@@ -9,9 +9,15 @@
 //! realised history then carries that mapped string. Multilib names from `rpm -qa` dumps
 //! (`glibc.i686`, `pkg-1.0-1.x86_64` for duplicates) map back to the rpm name.
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::{bail, Result};
 
 use crate::rng::hash;
+
+/// Architectures a multilib system installs beside its primary one: their packages keep the
+/// `.arch` in their layout key, so both copies have their own paths.
+const SECONDARY_ARCHES: [&str; 3] = ["i686", "i386", "armv7hl"];
 
 /// Architectures recognised as the last dot-part of a version string.
 const ARCHES: [&str; 11] = [
@@ -57,22 +63,53 @@ impl RpmIdentity {
     }
 }
 
-/// The rpm identity of history component `component` at version string `evr`; `siblings`
-/// tells whether other components of the same snapshot share the rpm name (multilib).
-pub fn rpm_identity(
-    component: &str,
-    evr: &str,
-    has_sibling: impl Fn(&str) -> bool,
-) -> Result<RpmIdentity> {
-    let parsed = parse_evra(evr);
-    let arch = parsed.as_ref().map_or("noarch", |p| p.3);
-    let name = multilib_name(component, evr, arch, &has_sibling);
+/// The rpm names several package components of one snapshot share once their `.arch` or
+/// `-evra` suffix is dropped: the multilib pairs of the `rpm -qa` loader's naming
+/// (`glibc.x86_64` + `glibc.i686`, or `glibc` + `glibc.i686`).
+pub fn shared_bases<'a>(
+    components: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> HashSet<String> {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for (name, evr) in components {
+        let mut bases: Vec<&str> = vec![name];
+        bases.extend(
+            suffixes(evr)
+                .iter()
+                .filter_map(|s| name.strip_suffix(s.as_str())),
+        );
+        bases.sort_unstable();
+        bases.dedup();
+        for b in bases.into_iter().filter(|b| !b.is_empty()) {
+            *count.entry(b.to_string()).or_default() += 1;
+        }
+    }
+    count
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(b, _)| b)
+        .collect()
+}
+
+/// The suffixes the `rpm -qa` loader appends to shared names: `-EVRA`, `.ARCH`.
+fn suffixes(evr: &str) -> [String; 2] {
+    let arch = parse_evra(evr).map_or("noarch", |p| p.3);
+    [format!("-{evr}"), format!(".{arch}")]
+}
+
+/// The rpm identity of history component `component` at version string `evr`; `shared` are the
+/// snapshot's [`shared_bases`].
+pub fn rpm_identity(component: &str, evr: &str, shared: &HashSet<String>) -> Result<RpmIdentity> {
+    let name = suffixes(evr)
+        .iter()
+        .filter_map(|suffix| component.strip_suffix(suffix.as_str()))
+        .find(|base| shared.contains(*base))
+        .unwrap_or(component);
     if !valid_name(name) {
         bail!(
             "component {component:?}: not usable as an rpm package name (letters, digits and . _ + - only, not starting with - or .)"
         );
     }
-    Ok(match parsed {
+    Ok(match parse_evra(evr) {
         Some((epoch, version, release, arch)) => RpmIdentity {
             name: name.to_string(),
             epoch,
@@ -88,6 +125,17 @@ pub fn rpm_identity(
             arch: "noarch".to_string(),
         },
     })
+}
+
+/// The key a package's paths and content derive from: the component name, except that a
+/// primary-arch multilib name (`glibc.x86_64`) is keyed by its rpm name, so the package has the
+/// same content whether the history calls it `glibc.x86_64` (beside `glibc.i686`) or `glibc`.
+pub fn layout_key(component: &str, rpm: &RpmIdentity) -> String {
+    let primary = !SECONDARY_ARCHES.contains(&rpm.arch.as_str());
+    match component.strip_prefix(rpm.name.as_str()) {
+        Some(rest) if primary && rest == format!(".{}", rpm.arch) => rpm.name.clone(),
+        _ => component.to_string(),
+    }
 }
 
 /// `[epoch:]version-release.arch` with rpm-valid parts.
@@ -117,21 +165,6 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
 }
 
-/// `glibc.i686` → `glibc` and `pkg-1.0-1.x86_64` → `pkg` when the stripped name is shared
-/// with another component of the snapshot (the `rpm -qa` loader's naming of multilib pairs).
-fn multilib_name<'a>(
-    component: &'a str,
-    evr: &str,
-    arch: &str,
-    has_sibling: &impl Fn(&str) -> bool,
-) -> &'a str {
-    [format!("-{evr}"), format!(".{arch}")]
-        .iter()
-        .filter_map(|suffix| component.strip_suffix(suffix.as_str()))
-        .find(|base| !base.is_empty() && has_sibling(base))
-        .unwrap_or(component)
-}
-
 fn sanitized_version(evr: &str) -> String {
     let clean: String = evr
         .chars()
@@ -149,7 +182,8 @@ mod tests {
     use super::*;
 
     fn id(component: &str, evr: &str) -> RpmIdentity {
-        rpm_identity(component, evr, |n| n == "glibc").unwrap()
+        let shared = HashSet::from(["glibc".to_string()]);
+        rpm_identity(component, evr, &shared).unwrap()
     }
 
     #[test]
@@ -194,7 +228,31 @@ mod tests {
             id("app", "build_7_2").version
         );
         assert_eq!(id("app", "3").version, "3");
-        assert!(rpm_identity("unpackaged:/etc", "1", |_| false).is_err());
-        assert!(rpm_identity("-x", "1", |_| false).is_err());
+        let none = HashSet::new();
+        assert!(rpm_identity("unpackaged:/etc", "1", &none).is_err());
+        assert!(rpm_identity("-x", "1", &none).is_err());
+        // Both loader namings of a multilib pair.
+        let pair = [
+            ("glibc.x86_64", "2.39-1.x86_64"),
+            ("glibc.i686", "2.39-1.i686"),
+        ];
+        assert_eq!(shared_bases(pair), HashSet::from(["glibc".to_string()]));
+        let pair = [("glibc", "2.39-1.x86_64"), ("glibc.i686", "2.39-1.i686")];
+        assert_eq!(shared_bases(pair), HashSet::from(["glibc".to_string()]));
+        let dup = [
+            ("k-1-1.x86_64", "1-1.x86_64"),
+            ("k-2-1.x86_64", "2-1.x86_64"),
+        ];
+        assert_eq!(shared_bases(dup), HashSet::from(["k".to_string()]));
+        assert!(shared_bases([("glibc", "1-1.x86_64"), ("bash", "1-1.x86_64")]).is_empty());
+        // Layout keys: the primary arch's copy is keyed like the unique package.
+        let primary = id("glibc.x86_64", "2.39-22.fc40.x86_64");
+        assert_eq!(layout_key("glibc.x86_64", &primary), "glibc");
+        let secondary = id("glibc.i686", "2.39-22.fc40.i686");
+        assert_eq!(layout_key("glibc.i686", &secondary), "glibc.i686");
+        assert_eq!(
+            layout_key("glibc", &id("glibc", "2.39-22.fc40.x86_64")),
+            "glibc"
+        );
     }
 }

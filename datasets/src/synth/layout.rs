@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::calibration::{self, ClassStats, QUANTILES};
+use super::calibration::{self, ClassStats};
 use super::content::Texture;
 use crate::rng::{hash, unit_of};
 use rechunk_model::Timestamp;
@@ -217,7 +217,7 @@ const MODULE_AREAS: [&str; 6] = [
     "sound",
 ];
 /// Files per subdirectory in classes that spread over subdirectories.
-const FILES_PER_DIR: usize = 40;
+const FILES_PER_DIR: usize = 6;
 
 impl FileClass {
     pub const ALL: [FileClass; 15] = [
@@ -288,22 +288,24 @@ impl FileClass {
         FileClass::Other
     }
 
-    /// How well the class compresses (gzip -6 ratio; assumptions per kind of content, tuned so
-    /// that a synthesized FCOS tree compresses like the real image, see the README).
+    /// How well the class compresses (gzip -6 ratio). Assumptions per kind of content, with
+    /// the binary, library, translation and firmware ratios tuned so that a synthesized FCOS
+    /// tree compresses like the real FCOS image the simulator's ratio comes from (0.516; the
+    /// README has the measurement). Firmware is the FCOS 37-era uncompressed kind, as the
+    /// history's sizes are FCOS 37's.
     pub fn texture(self) -> Texture {
         let ratio = match self {
-            FileClass::Bin => 0.42,
-            FileClass::Lib => 0.40,
+            FileClass::Bin => 0.40,
+            FileClass::Lib => 0.38,
             FileClass::Python | FileClass::Header => 0.28,
             FileClass::Pyc => 0.45,
-            FileClass::Locale => 0.45,
+            FileClass::Locale => 0.40,
             FileClass::Doc | FileClass::License | FileClass::Config => 0.35,
             FileClass::Data => 0.50,
             FileClass::Other => 0.45,
-            // Already compressed: man pages (.gz), modules (.ko.xz), most firmware (.xz), the
-            // kernel image.
+            FileClass::Firmware => 0.65,
+            // Already compressed: man pages (.gz), modules (.ko.xz), the kernel image.
             FileClass::Man | FileClass::Kmod | FileClass::Boot => 1.0,
-            FileClass::Firmware => 0.9,
         };
         Texture::for_gzip_ratio(ratio)
     }
@@ -385,6 +387,22 @@ impl Archetype {
             }
             _ => Archetype::App,
         }
+    }
+
+    /// Whether the package's first file takes the measured share of its bytes (the main
+    /// binary or library); not for archetypes made of many similar files, whose largest file
+    /// is small (firmware, modules, translations, fonts).
+    fn first_file_takes_share(self) -> bool {
+        matches!(
+            self,
+            Archetype::App
+                | Archetype::Library
+                | Archetype::Python
+                | Archetype::Perl
+                | Archetype::Data
+                | Archetype::Devel
+                | Archetype::Doc
+        )
     }
 
     /// The class of a package's first file (its defining one).
@@ -478,7 +496,17 @@ impl<'a> Builder<'a> {
                 (0, Some(first)) => first,
                 _ => self.pick_class(k),
             };
-            let size = self.draw_size(class, k).min(left).max(1);
+            let share = match k {
+                0 if self.archetype.first_file_takes_share() => {
+                    calibration::top_file_share(self.p.size, self.draw("top-share", 0))
+                }
+                _ => None,
+            };
+            let size = match share {
+                Some(share) => (self.p.size as f64 * share).round() as u64,
+                None => self.draw_size(class, k),
+            };
+            let size = size.min(left).max(1);
             left -= size;
             self.add_regular(class, size);
             k += 1;
@@ -497,18 +525,10 @@ impl<'a> Builder<'a> {
         self.mix.last().map_or(FileClass::Data, |(c, _)| *c)
     }
 
-    /// A size from the class's quantiles, interpolated on a log scale.
+    /// A size from the class's size distribution.
     fn draw_size(&mut self, class: FileClass, k: usize) -> u64 {
         let u = self.draw("size", k);
-        let q = &self.stats(class).size_quantiles;
-        if q.len() != QUANTILES {
-            return 4096;
-        }
-        let pos = u * (QUANTILES - 1) as f64;
-        let i = (pos as usize).min(QUANTILES - 2);
-        let t = pos - i as f64;
-        let (lo, hi) = ((q[i] as f64).ln_1p(), (q[i + 1] as f64).ln_1p());
-        (lo + t * (hi - lo)).exp_m1().round().max(1.0) as u64
+        calibration::pick(&self.stats(class).sizes, u).unwrap_or(4096)
     }
 
     fn add_regular(&mut self, class: FileClass, size: u64) {
@@ -620,7 +640,8 @@ impl<'a> Builder<'a> {
         let w = format!("{word}{i}");
         let sub = |root: &str| match i / FILES_PER_DIR {
             0 => root.to_string(),
-            d => format!("{root}/{}{d}", WORDS[d % WORDS.len()]),
+            // "set" is no file-name word: a subdirectory never takes a file's name.
+            d => format!("{root}/set{d}"),
         };
         let own = |root: String, file: String| (format!("{}/{file}", sub(&root)), Some(root));
         let kver = self.p.kernel_release;
@@ -841,6 +862,39 @@ mod tests {
                         "{}",
                         f.path
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_packages_lay_out_unique_paths_and_exact_sizes() {
+        let names = [
+            "app",
+            "libfoo",
+            "python3-x",
+            "perl-Y",
+            "foo-data",
+            "foo-devel",
+            "foo-doc",
+            "glibc-langpack-de",
+            "dejavu-fonts",
+            "amd-gpu-firmware",
+            "kernel-core",
+            "kernel-modules",
+            "kernel",
+        ];
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for (n, base) in names.iter().enumerate() {
+            for i in 0..25u64 {
+                let key = format!("{base}{i}");
+                let size = (hash(&[key.as_bytes()]) % 50_000_000) >> (i % 12);
+                let files = package_files(&pkg(&key, "1-1", &ups(&["1"]), size));
+                assert_eq!(regular_bytes(&files), size, "{key}");
+                // No path twice, within a package (a file and a directory of one name) or
+                // across packages.
+                for f in &files {
+                    assert!(all.insert(f.path.clone()), "{key} (#{n}): {} twice", f.path);
                 }
             }
         }

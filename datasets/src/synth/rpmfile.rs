@@ -85,7 +85,7 @@ pub fn build(spec: &PackageSpec) -> Result<rpm::Package> {
         &r.version,
         "MIT",
         &r.arch,
-        &format!("synthesized package {}", spec.component),
+        &format!("synthesized package {}", spec.key),
     );
     b.using_config(config).release(&r.release);
     if let Some(e) = r.epoch {
@@ -93,10 +93,7 @@ pub fn build(spec: &PackageSpec) -> Result<rpm::Package> {
     }
     b.build_host("rechunk-synth")
         .vendor("rechunk synth")
-        .description(format!(
-            "Synthesized by rechunk from history component {}.",
-            spec.component
-        ));
+        .description(format!("Synthesized by rechunk ({}).", spec.key));
     for f in spec.files() {
         add_entry(&mut b, &f)?;
     }

@@ -65,6 +65,50 @@ pub struct TreeSummary {
     pub total_seconds: f64,
 }
 
+/// Fails unless running as root: rpm sets file owners and capabilities, which needs it.
+pub fn check_root() -> Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        bail!("synthesizing trees needs root: rpm -i sets file owners and file capabilities");
+    }
+    Ok(())
+}
+
+/// Fails when the filesystems of the tree and of the package cache lack the room the version
+/// needs (its bytes, plus the packages still to build, plus 5% for metadata).
+fn check_space(plan: &VersionPlan, cache: &RpmCache, parent: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let tree: u64 = plan.packages.iter().map(|p| p.size).sum::<u64>()
+        + plan.unowned.iter().map(|u| u.component.size).sum::<u64>();
+    let rpms: u64 = plan
+        .packages
+        .iter()
+        .filter(|p| !cache.contains(p))
+        .map(|p| p.size)
+        .sum();
+    let device = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+    let mut needs = vec![(parent, tree)];
+    match device(parent) == device(cache.dir()) {
+        true => needs[0].1 += rpms,
+        false => needs.push((cache.dir(), rpms)),
+    }
+    for (dir, bytes) in needs {
+        let want = bytes + bytes / 20;
+        let st = rustix::fs::statvfs(dir)
+            .with_context(|| format!("checking the free space of {}", dir.display()))?;
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        if free < want {
+            bail!(
+                "{}: version {:?} needs about {:.2} GB there, {:.2} GB are free",
+                dir.display(),
+                plan.id,
+                want as f64 / 1e9,
+                free as f64 / 1e9
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes version `index` of `chain` to `dest` (which must not exist; its parent must).
 pub fn write_version(
     chain: &Chain,
@@ -85,6 +129,8 @@ pub fn write_version(
         (Some(p), Some(n)) => (p, n.to_string_lossy()),
         _ => bail!("{}: not a usable destination", dest.display()),
     };
+    check_root()?;
+    check_space(plan, cache, parent)?;
     let stage = parent.join(format!(".{name}.synth-staging"));
     if fs::symlink_metadata(&stage).is_ok() {
         // Left by an interrupted run for this destination.

@@ -5,9 +5,10 @@
 //! - `initramfs`: `usr/lib/modules/KVER/initramfs.img` (mode 0600, compressed content) for the
 //!   tree's kernel release (`0.0.0-0.synth.x86_64` without a kernel package);
 //! - `other` (rpm-ostree's "everything unowned", and the completed `generated-content`): the
-//!   files a compose regenerates: SELinux policy and module store, `ld.so.cache`, fontconfig and
-//!   gdk-pixbuf caches, the info `dir` index, `/etc` defaults and `/var/lib` state, in the
-//!   shares of [`GENERATED`]; a second such component goes under `var/lib/NAME`;
+//!   files a compose regenerates: SELinux policy and module store, udev hwdb, CA bundles, MIME
+//!   database, `ld.so.cache`, fontconfig, gdk-pixbuf and GSettings caches, the info `dir` index,
+//!   `/etc` defaults and `/var/lib` state, in the shares of [`GENERATED`]; a second such
+//!   component goes under `var/lib/NAME`;
 //! - `unpackaged` (`unpackaged:/DIR`): files under DIR; `big-file` (`file:/PATH`): one file at
 //!   PATH; `xattr`: files under `usr/share/NAME` tagged `user.component=NAME`; names that are
 //!   not paths go under `var/lib/NAME` / `opt/NAME.bin`;
@@ -33,49 +34,66 @@ use crate::rng::hash;
 pub const FALLBACK_KERNEL: &str = "0.0.0-0.synth.x86_64";
 
 /// Files of generated content: path (relative to the root; `{i}` numbers a spread), share of
-/// the component's bytes, number of files the share is spread over, gzip ratio, mode.
-const GENERATED: [(&str, f64, usize, f64, u32); 10] = [
+/// the component's bytes (the last entry takes the rest), number of files the share is spread
+/// over, gzip ratio, mode. What a Fedora compose regenerates (assumed shares: the SELinux
+/// module store and policies, the udev hwdb and the rest of `/var/lib` state dominate).
+const GENERATED: [(&str, f64, usize, f64, u32); 13] = [
+    // The module store is bzip2-compressed CIL.
+    (
+        "var/lib/selinux/targeted/active/modules/100/module{i}/cil",
+        0.35,
+        300,
+        1.0,
+        0o644,
+    ),
     (
         "etc/selinux/targeted/policy/policy.33",
-        0.10,
+        0.08,
         1,
         0.40,
         0o644,
     ),
     (
         "var/lib/selinux/targeted/active/policy.kern",
-        0.10,
+        0.08,
         1,
         0.40,
         0o644,
     ),
-    // The module store is bzip2-compressed CIL.
+    ("usr/lib/udev/hwdb.bin", 0.15, 1, 0.35, 0o644),
     (
-        "var/lib/selinux/targeted/active/modules/100/module{i}/cil",
-        0.30,
-        100,
-        1.0,
+        "etc/pki/ca-trust/extracted/pem/bundle{i}.pem",
+        0.03,
+        4,
+        0.55,
         0o644,
     ),
-    ("etc/ld.so.cache", 0.02, 1, 0.35, 0o644),
+    ("usr/share/mime/generated{i}", 0.04, 20, 0.35, 0o644),
+    ("etc/ld.so.cache", 0.01, 1, 0.35, 0o644),
     (
         "usr/lib/fontconfig/cache/{i}-le64.cache-9",
-        0.05,
+        0.02,
         4,
         0.45,
         0o644,
     ),
     (
         "usr/lib64/gdk-pixbuf-2.0/2.10.0/loaders.cache",
-        0.005,
+        0.001,
         1,
         0.30,
         0o644,
     ),
-    ("usr/share/info/dir", 0.005, 1, 0.30, 0o644),
-    ("etc/default-{i}.conf", 0.05, 20, 0.35, 0o644),
-    ("var/lib/misc/state{i}", 0.2, 30, 0.50, 0o644),
-    ("var/lib/alternatives/alt{i}", 0.17, 10, 0.35, 0o644),
+    ("usr/share/info/dir", 0.001, 1, 0.30, 0o644),
+    (
+        "usr/share/glib-2.0/schemas/gschemas.compiled",
+        0.01,
+        1,
+        0.35,
+        0o644,
+    ),
+    ("etc/sysconfig/generated{i}", 0.02, 30, 0.35, 0o644),
+    ("var/lib/misc/state{i}", 0.208, 60, 0.50, 0o644),
 ];
 
 /// A non-package component of a version and the date it first had this version.
