@@ -44,6 +44,14 @@ pub const DESKTOP: DesktopSize = DesktopSize {
     bytes: 6_000_000_000,
 };
 
+/// The biggest component synthesized: a package is built in memory (content and payload), so
+/// a bigger one is refused rather than risk the machine. Real packages stay far below (FCOS's
+/// biggest, linux-firmware, is 185 MB).
+pub const MAX_COMPONENT_BYTES: u64 = 4 << 30;
+
+/// The biggest `--scale` factor: the scaled history is held in memory whole.
+pub const MAX_FACTOR: u32 = 100;
+
 /// Share of package bytes given to a completed initramfs and to completed generated content.
 const INITRAMFS_SHARE: f64 = 0.06;
 const GENERATED_SHARE: f64 = 0.05;
@@ -138,7 +146,7 @@ impl PackageSpec {
         let mut h = Sha256::new();
         h.update(GENERATOR_VERSION.as_bytes());
         h.update(include_bytes!("../../data/synth-calibration.json"));
-        h.update(serde_json::to_vec(self).unwrap_or_default());
+        h.update(serde_json::to_vec(self).expect("a PackageSpec always serializes"));
         hex::encode(&h.finalize()[..8])
     }
 
@@ -163,6 +171,15 @@ impl Chain {
         }
         let now = chrono::Utc::now().timestamp();
         for s in &input.snapshots {
+            if let Some(c) = s.components.iter().find(|c| c.size > MAX_COMPONENT_BYTES) {
+                bail!(
+                    "version {:?} of history {:?}: component {:?} has {} bytes; synth builds components of up to {MAX_COMPONENT_BYTES} bytes",
+                    s.id,
+                    input.name,
+                    c.name,
+                    c.size
+                );
+            }
             if s.date <= 0 || s.date >= now {
                 bail!(
                     "version {:?} of history {:?} is dated {}: synthesized packages need build times after 1970 and not in the future",
@@ -175,9 +192,11 @@ impl Chain {
         let completed = complete(input);
         let factor = match scale {
             Scale::Real => 1,
-            Scale::Factor(0) => bail!("--scale: the factor must be at least 1"),
+            Scale::Factor(k) if !(1..=MAX_FACTOR).contains(&k) => {
+                bail!("--scale: the factor must be between 1 and {MAX_FACTOR}, not {k}")
+            }
             Scale::Factor(k) => k,
-            Scale::Desktop => desktop_factor(&completed)?,
+            Scale::Desktop => factor_for(&completed, DESKTOP)?,
         };
         let scaled = scale_history(&completed, factor)?;
         plan(scaled, factor)
@@ -235,10 +254,9 @@ fn is_package(kind: ComponentKind) -> bool {
     matches!(kind, ComponentKind::Package | ComponentKind::SourcePackage)
 }
 
-/// The smallest factor that brings the last version to [`DESKTOP`], counting the files of
-/// every clone's own layout.
-fn desktop_factor(history: &History) -> Result<u32> {
-    const MAX_FACTOR: u32 = 10_000;
+/// The smallest factor that brings the last version to `target`, counting the files of every
+/// clone's own layout.
+fn factor_for(history: &History, target: DesktopSize) -> Result<u32> {
     let Some(last) = history.snapshots.last() else {
         return Ok(1);
     };
@@ -284,16 +302,16 @@ fn desktop_factor(history: &History) -> Result<u32> {
             bytes += c.size;
             count += 1;
         }
-        if count >= DESKTOP.packages && files >= DESKTOP.files && bytes >= DESKTOP.bytes {
+        if count >= target.packages && files >= target.files && bytes >= target.bytes {
             return Ok(k);
         }
     }
     bail!(
         "--scale desktop: the last version {:?} does not reach {} packages, {} files and {} bytes even with {MAX_FACTOR} copies",
         last.id,
-        DESKTOP.packages,
-        DESKTOP.files,
-        DESKTOP.bytes
+        target.packages,
+        target.files,
+        target.bytes
     )
 }
 
@@ -606,6 +624,10 @@ mod tests {
             ("v1", T0, &[("a", "1.0-1.x86_64", 1 << 20)]),
             ("v2", T0 + DAY, &[("a", "1.1-1.x86_64", 1 << 20)]),
         ]);
+        assert!(Chain::new(&h, Scale::Factor(0)).is_err());
+        assert!(Chain::new(&h, Scale::Factor(MAX_FACTOR + 1)).is_err());
+        let err = Chain::new(&h, Scale::Desktop).unwrap_err().to_string();
+        assert!(err.contains("even with 100 copies"), "{err}");
         let chain = Chain::new(&h, Scale::Factor(3)).unwrap();
         let names: Vec<&str> = chain.versions[1]
             .packages
@@ -622,26 +644,44 @@ mod tests {
         };
         assert_ne!(v(0, "a-x3"), v(1, "a-x3"));
         assert_eq!(v(1, "a-x3"), "1.1-1.x86_64");
-        // Desktop: the smallest factor meeting every target on the last version.
-        let desktop = Chain::new(&h, Scale::Desktop).unwrap();
+        // The smallest factor meeting every target on the last version (small targets here;
+        // DESKTOP's own figures are in the README, from `rechunk synth --dry-run`).
+        let rows: Vec<(String, u64)> = (0..10)
+            .map(|i| (format!("p{i}"), 400_000 + i * 100_000))
+            .collect();
+        let comps: Vec<(&str, &str, u64)> = rows
+            .iter()
+            .map(|(n, s)| (n.as_str(), "1.0-1.x86_64", *s))
+            .collect();
+        let h = complete(&history(&[("v1", T0, &comps)]));
+        let unowned: u64 = h.snapshots[0]
+            .components
+            .iter()
+            .filter(|c| !is_package(c.kind))
+            .map(|c| c.size)
+            .sum();
+        let target = DesktopSize {
+            packages: 25,
+            files: 1_000,
+            bytes: 40_000_000,
+        };
+        let k = u64::from(factor_for(&h, target).unwrap());
+        let scaled = Chain::new(&h, Scale::Factor(k as u32)).unwrap();
+        // The packages of the first k copies: `pN` and `pN-xI` for I ≤ k.
+        let copy = |name: &str| name.split_once("-x").map_or(1, |(_, i)| i.parse().unwrap());
         let meets = |k: u64| {
-            let files: u64 = desktop.versions[1]
+            let v = &scaled.versions[0];
+            let packages: Vec<_> = v
                 .packages
                 .iter()
-                .take(k as usize)
-                .map(|p| layout::count(&p.files()))
-                .sum();
-            let unowned: u64 = desktop.versions[1]
-                .unowned
-                .iter()
-                .map(|u| u.component.size)
-                .sum();
-            k >= DESKTOP.packages
-                && files >= DESKTOP.files
-                && k * (1 << 20) + unowned >= DESKTOP.bytes
+                .filter(|p| copy(&p.component) <= k)
+                .collect();
+            let files: u64 = packages.iter().map(|p| layout::count(&p.files())).sum();
+            let bytes: u64 = packages.iter().map(|p| p.size).sum();
+            packages.len() as u64 >= target.packages
+                && files >= target.files
+                && bytes + unowned >= target.bytes
         };
-        let k = u64::from(desktop.factor);
-        assert_eq!(desktop.versions[1].packages.len() as u64, k);
         assert!(meets(k) && !meets(k - 1), "factor {k}");
     }
 

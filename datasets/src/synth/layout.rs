@@ -216,6 +216,9 @@ const MODULE_AREAS: [&str; 6] = [
     "net",
     "sound",
 ];
+/// The biggest file a package gets (content is generated in memory): more bytes make more files.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// Files per subdirectory in classes that spread over subdirectories.
 const FILES_PER_DIR: usize = 6;
 
@@ -506,7 +509,7 @@ impl<'a> Builder<'a> {
                 Some(share) => (self.p.size as f64 * share).round() as u64,
                 None => self.draw_size(class, k),
             };
-            let size = size.min(left).max(1);
+            let size = size.min(left).min(MAX_FILE_BYTES).max(1);
             left -= size;
             self.add_regular(class, size);
             k += 1;

@@ -64,7 +64,12 @@ impl RpmCache {
                 spec.component
             )
         })?;
-        let tmp = self.dir.join(format!(".tmp-{}", spec.rpm_file_name()));
+        // Per process: two runs sharing a cache never write one temporary file.
+        let tmp = self.dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            spec.rpm_file_name()
+        ));
         pkg.write_file(&tmp)
             .map_err(|e| anyhow!("writing {}: {e}", tmp.display()))?;
         fs::rename(&tmp, &path)
