@@ -509,7 +509,7 @@ impl<'a> Builder<'a> {
                 Some(share) => (self.p.size as f64 * share).round() as u64,
                 None => self.draw_size(class, k),
             };
-            let size = size.min(left).min(MAX_FILE_BYTES).max(1);
+            let size = size.min(left).clamp(1, MAX_FILE_BYTES);
             left -= size;
             self.add_regular(class, size);
             k += 1;
