@@ -142,7 +142,10 @@ fn written() -> Written {
     let again = write_version(&chain, 0, &fresh, &path("v1-again"), &NoProgress).unwrap();
     assert_eq!(again.built, 8);
     for p in &chain.versions[0].packages {
-        let (a, b) = (fs::read(cache.path(p)).unwrap(), fs::read(fresh.path(p)).unwrap());
+        let (a, b) = (
+            fs::read(cache.path(p)).unwrap(),
+            fs::read(fresh.path(p)).unwrap(),
+        );
         assert!(a == b, "{} differs between two builds", p.rpm_file_name());
     }
     let s2 = write_version(&chain, 1, &cache, &path("v2"), &NoProgress).unwrap();
