@@ -46,6 +46,8 @@ enum Command {
     Diff(cmd::diff::Args),
     /// Release notes from OLD to NEW: package changes and what each costs to download.
     Changelog(cmd::changelog::Args),
+    /// Synthesize a history as a chain of real root filesystems (rpm-installed packages).
+    Synth(cmd::synth::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Some(Command::Inspect(args)) => cmd::inspect::run(args),
         Some(Command::Diff(args)) => cmd::diff::run(args),
         Some(Command::Changelog(args)) => cmd::changelog::run(args),
+        Some(Command::Synth(args)) => cmd::synth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,9 @@
 pub mod contentmeta;
 pub mod fcos;
 pub mod generic;
+pub mod rng;
 pub mod rpmqa;
+pub mod synth;
 pub mod synthetic;
 pub mod time;
 

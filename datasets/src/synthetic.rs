@@ -12,6 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
+use crate::rng::Rng;
+
 /// What to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -60,28 +62,6 @@ const FILES_PER_DIR: usize = 16;
 const MAX_DEPTH: usize = 8;
 /// Fixed mtimes (2023-11-14), so the tree is the same whenever it is written.
 const MTIME_BASE: u64 = 1_700_000_000;
-
-/// xorshift64*: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-}
 
 /// Writes the tree into `root` (created; must not hold another tree).
 pub fn generate(root: &Path, spec: &Spec) -> Result<Summary> {
@@ -262,9 +242,9 @@ fn write_file(path: &Path, size: u64, rng: &mut Rng, i: usize) -> Result<()> {
     let mut left = size;
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
-        if rng.next().is_multiple_of(4) {
+        if rng.next_u64().is_multiple_of(4) {
             for chunk in block[..n].chunks_mut(8) {
-                let r = rng.next().to_le_bytes();
+                let r = rng.next_u64().to_le_bytes();
                 chunk.copy_from_slice(&r[..chunk.len()]);
             }
         } else {

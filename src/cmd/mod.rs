@@ -10,3 +10,4 @@ pub mod inspect;
 pub mod plan;
 pub mod scan;
 pub mod strategies;
+pub mod synth;
