@@ -45,8 +45,8 @@ use crate::assign::type_matches;
 use crate::caps;
 use crate::digest;
 use crate::resolve::TreeIndex;
-use crate::scan::VOLATILE_DIRS;
 use crate::{Entry, EntryKind, InodeId, Tree};
+use rechunk_tree::belongs::VOLATILE_DIRS;
 
 /// The mtime an ostree checkout gives every file.
 const OSTREE_MTIME: i64 = 0;
