@@ -24,6 +24,7 @@ use rechunk_datasets::synthetic::{generate_cached, Spec};
 use rechunk_model::{ChangeHistory, Layer, Plan, PlanRecord, PLAN_RECORD_VERSION};
 use rechunk_oci::{build_image, component_versions, BuildRequest, Compression, ImageRef};
 use rechunk_rootfs::{load, LoadOptions, LoadedRoot};
+use rechunk_tree::{DirSource, WriteRules};
 
 const SPEC: Spec = Spec {
     seed: 7,
@@ -73,8 +74,10 @@ fn write_one_layer(loaded: &LoadedRoot, plan: &Plan, compression: Compression, o
         history: ChangeHistory::default(),
     };
     let output = ImageRef::parse_output(&format!("oci:{}", out.display())).expect("output ref");
+    let content = DirSource::open(&loaded.tree.root).expect("open the tree");
     let report = build_image(&BuildRequest {
         tree: &loaded.tree,
+        content: &content,
         components: &loaded.components,
         owner: &loaded.owner,
         plan,
@@ -83,7 +86,9 @@ fn write_one_layer(loaded: &LoadedRoot, plan: &Plan, compression: Compression, o
         compression,
         jobs: 1,
         created: EPOCH,
-        clamp_mtime: Some(EPOCH),
+        rules: WriteRules {
+            clamp_mtime: Some(EPOCH),
+        },
         labels: &[],
         base_config: None,
         progress: None,

@@ -14,6 +14,7 @@ use rechunk_oci::{
     Compression, ImageRef, PreviousPlan, Progress,
 };
 use rechunk_strategies::parse_param;
+use rechunk_tree::{DirSource, WriteRules};
 use serde_json::Value;
 
 use super::common::{
@@ -149,8 +150,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Only now: until the first layer is staged there is nothing to clean up, and Ctrl-C during
     // a long scan should stop it at once rather than wait for the writer to notice.
     interrupt::install_handlers();
+    let content = DirSource::open(&loaded.tree.root)
+        .with_context(|| format!("opening {}", loaded.tree.root.display()))?;
     let report = build_image(&BuildRequest {
         tree: &loaded.tree,
+        content: &content,
         components: &loaded.components,
         owner: &loaded.owner,
         plan: &plan,
@@ -159,7 +163,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         compression: args.compression,
         jobs,
         created,
-        clamp_mtime: source_date_epoch,
+        rules: WriteRules {
+            clamp_mtime: source_date_epoch,
+        },
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),

@@ -30,6 +30,9 @@ pub enum Error {
     Invalid { path: PathBuf, reason: String },
     #[error("bad image reference {reference:?}: {reason}")]
     Reference { reference: String, reason: String },
+    /// Reading the tree's content (named by path).
+    #[error(transparent)]
+    Tree(#[from] rechunk_tree::Error),
     #[error("the plan does not fit the scanned tree")]
     Plan(#[from] PlanError),
     #[error("{0}")]

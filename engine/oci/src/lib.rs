@@ -2,13 +2,15 @@
 //! back what images say about themselves (layers, plan, components) for `--previous`,
 //! `inspect`, `diff` and history import.
 //!
-//! Writing: [`build_image`] assigns entries to plan layers ([`assign`]), streams each layer as a
-//! reproducible tar ([`layer_tar`]) through the pinned compressor ([`Compression`]) into a
-//! staging layout, and publishes it atomically ([`layout`]).
+//! Writing: [`build_image`] assigns a tree's entries to plan layers, streams each layer as a
+//! reproducible tar (what each entry becomes is [`rechunk_tree::WriteRules`]'s call; contents
+//! come through a [`rechunk_tree::ContentSource`]) through the pinned compressor
+//! ([`Compression`]) into a staging layout, and publishes it atomically. The writer depends on
+//! the tree model only, not on how the tree was read.
 //! Reading: [`open_image`] → [`Image`], then [`previous_plan`], [`image_snapshot`],
 //! [`image_diff`].
 
-pub mod assign;
+mod assign;
 mod compression;
 mod config;
 mod diff;
@@ -16,12 +18,11 @@ mod error;
 mod hashing;
 pub mod interrupt;
 mod json;
-pub mod layer_tar;
+mod layer_tar;
 pub mod layout;
 mod previous;
 mod read;
 mod reference;
-mod root;
 mod snapshot;
 mod write;
 
@@ -32,7 +33,6 @@ pub use error::{Error, Result};
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
 pub use read::{open_image, Image, LayerInfo};
 pub use reference::{ImageRef, DEFAULT_TAG};
-pub use root::RootDir;
 pub use snapshot::image_snapshot;
 pub use write::{
     build_image, component_versions, is_bootable, BuildReport, BuildRequest, BuiltLayer, Progress,
