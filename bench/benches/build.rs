@@ -46,7 +46,9 @@ fn tree() -> (PathBuf, LoadedRoot) {
     let loaded = load(
         &root,
         &LoadOptions {
-            clamp_mtime: Some(EPOCH),
+            rules: WriteRules {
+                clamp_mtime: Some(EPOCH),
+            },
             ..LoadOptions::default()
         },
     )

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_model::Timestamp;
 use rechunk_rootfs::{load, LoadOptions, LoadedRoot};
+use rechunk_tree::WriteRules;
 
 /// How a root filesystem is loaded (`build`, `scan`, `plan --rootfs`).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -35,7 +36,10 @@ pub fn load_rootfs(root: &Path, args: &LoadArgs, verify_digests: bool) -> Result
         group_by_source: args.group_by_source,
         verify_digests,
         progress: Some(count.clone()),
-        clamp_mtime: source_date_epoch()?,
+        tmpdir: None,
+        rules: WriteRules {
+            clamp_mtime: source_date_epoch()?,
+        },
     };
     // Every load error names its full path already; the context says which step failed.
     with_counter(&count, || load(root, &opts))

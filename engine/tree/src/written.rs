@@ -225,16 +225,16 @@ mod tests {
         let base = file();
         let digest = |e: &Entry, c: Option<&[u8; 32]>| rules.written(e, None).digest(c);
         let d0 = digest(&base, Some(&[0; 32]));
-        let changes: Vec<Box<dyn Fn(&mut Entry)>> = vec![
-            Box::new(|e| e.path = "usr/bin/y".into()),
-            Box::new(|e| e.mode = 0o755),
-            Box::new(|e| e.uid = 9),
-            Box::new(|e| e.gid = 9),
-            Box::new(|e| e.size = 6),
-            Box::new(|e| e.mtime = 3_000),
-            Box::new(|e| e.xattrs.clear()),
-            Box::new(|e| e.xattrs[0].1 = b"2".to_vec()),
-            Box::new(|e| e.kind = EntryKind::Symlink("t".into())),
+        let changes: [fn(&mut Entry); 9] = [
+            |e| e.path = "usr/bin/y".into(),
+            |e| e.mode = 0o755,
+            |e| e.uid = 9,
+            |e| e.gid = 9,
+            |e| e.size = 6,
+            |e| e.mtime = 3_000,
+            |e| e.xattrs.clear(),
+            |e| e.xattrs[0].1 = b"2".to_vec(),
+            |e| e.kind = EntryKind::Symlink("t".into()),
         ];
         for change in &changes {
             let mut e = base.clone();
