@@ -37,6 +37,9 @@ pub enum Error {
     Plan(#[from] PlanError),
     #[error("{0}")]
     Usage(String),
+    /// A bug (a broken invariant, a panicked thread); never caused by input.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("interrupted (SIGINT/SIGTERM); nothing was written to the destination")]
     Interrupted,
     /// A layer writer stopped because another one failed; never the error a build reports when

@@ -24,6 +24,7 @@ mod previous;
 mod read;
 mod reference;
 mod snapshot;
+mod source;
 mod write;
 
 pub use compression::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
@@ -31,9 +32,12 @@ pub use config::{host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL
 pub use diff::image_diff;
 pub use error::{Error, Result};
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
-pub use read::{open_image, Image, LayerInfo};
+pub use read::{open_image, ImageInfo, LayerInfo};
 pub use reference::{ImageRef, DEFAULT_TAG};
 pub use snapshot::image_snapshot;
+pub use source::{
+    default_tmpdir, read_image_tree, FromOptions, ImageTree, StageReport, StagedContent,
+};
 pub use write::{
     build_image, component_versions, is_bootable, BuildReport, BuildRequest, BuiltLayer, Progress,
     LAYER_KEY,

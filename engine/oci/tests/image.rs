@@ -173,7 +173,7 @@ fn metadata_labels_annotations_and_skopeo() {
     let copied =
         open_image(&ImageRef::parse(&format!("oci-archive:{}:v1", archive.display())).unwrap())
             .unwrap();
-    let digests = |i: &rechunk_oci::Image| {
+    let digests = |i: &rechunk_oci::ImageInfo| {
         i.layers
             .iter()
             .map(|l| l.digest.clone())

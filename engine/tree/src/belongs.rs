@@ -142,7 +142,7 @@ pub fn prune(tree: Tree, content: &dyn ContentSource) -> Result<(Tree, Vec<Skipp
 }
 
 /// A non-empty `boot` directory is an error naming what is in it.
-fn check_boot(tree: &Tree) -> Result<(), Error> {
+pub fn check_boot(tree: &Tree) -> Result<(), Error> {
     let boot = Path::new("boot");
     let is_dir = tree
         .entries
