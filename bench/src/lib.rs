@@ -1,5 +1,7 @@
-//! What the benches share: the walk they all measure against, and the median they report from
-//! alternating runs.
+//! What the benches share: the walk they all measure against, the median they report from
+//! alternating runs, and the end-to-end harness ([`harness`]).
+
+pub mod harness;
 
 use std::path::Path;
 
