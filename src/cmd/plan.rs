@@ -91,10 +91,8 @@ pub fn run(args: Args) -> Result<()> {
         max_layers: args.max_layers,
     };
     let plan = strategy
-        .plan(&input)
+        .plan_checked(&input)
         .with_context(|| format!("planning with strategy {}", args.strategy))?;
-    plan.validate(&components, strategy.checked_budget(args.max_layers))
-        .with_context(|| format!("strategy {} made an invalid plan", args.strategy))?;
     let sizes = layer_sizes(&plan, &components);
     if args.json {
         let json = PlanJson {

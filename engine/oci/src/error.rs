@@ -35,6 +35,7 @@ pub enum Error {
     Tree(#[from] rechunk_tree::Error),
     #[error("the plan does not fit the scanned tree")]
     Plan(#[from] PlanError),
+    /// A request that cannot be served as given (`--jobs 0`).
     #[error("{0}")]
     Usage(String),
     /// A bug (a broken invariant, a panicked thread); never caused by input.

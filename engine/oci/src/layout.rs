@@ -43,7 +43,7 @@ impl Blob {
     pub fn descriptor(&self, media_type: MediaType) -> Result<Descriptor> {
         let digest: oci_spec::image::Digest = format!("sha256:{}", self.digest)
             .parse()
-            .map_err(|e| Error::Usage(format!("invalid digest {}: {e}", self.digest)))?;
+            .map_err(|e| Error::Internal(format!("invalid digest {}: {e}", self.digest)))?;
         Ok(Descriptor::new(media_type, self.size, digest))
     }
 }
@@ -272,7 +272,7 @@ fn write_index(path: &Path, manifests: Vec<Descriptor>) -> Result<()> {
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .build()
-        .map_err(|e| Error::Usage(format!("building index.json: {e}")))?;
+        .map_err(|e| Error::Internal(format!("building index.json: {e}")))?;
     let bytes = canonical_bytes(&index).map_err(|e| Error::json(path, e))?;
     write_file(path, &bytes)
 }

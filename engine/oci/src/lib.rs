@@ -19,7 +19,7 @@ mod hashing;
 pub mod interrupt;
 mod json;
 mod layer_tar;
-pub mod layout;
+mod layout;
 mod previous;
 mod read;
 mod reference;

@@ -163,7 +163,10 @@ fn write_layers(
         .num_threads(req.jobs)
         .thread_name(|i| format!("rechunk-layer-{i}"))
         .build()
-        .map_err(|e| Error::Usage(format!("starting {} writer threads: {e}", req.jobs)))?;
+        .map_err(|e| {
+            let e = std::io::Error::other(e.to_string());
+            Error::io("starting the layer writer threads for", staging.path(), e)
+        })?;
     // One compressor per thread, reused for every layer the thread writes.
     let compressors = (0..req.jobs.min(emitted.len()))
         .map(|_| req.compression.compressor())
@@ -206,7 +209,7 @@ fn write_layers(
     });
     let results = results
         .into_inner()
-        .map_err(|_| Error::Usage("a layer writer thread panicked".into()))?;
+        .map_err(|_| Error::Internal("a layer writer thread panicked".into()))?;
     // The first real error in plan order (layers stopped because of it say nothing new).
     let mut layers = Vec::with_capacity(results.len());
     let mut aborted = false;
@@ -221,7 +224,7 @@ fn write_layers(
         return Err(Error::Aborted);
     }
     if layers.len() != emitted.len() {
-        return Err(Error::Usage("a layer writer stopped early".into()));
+        return Err(Error::Internal("a layer writer stopped early".into()));
     }
     Ok(layers)
 }
@@ -322,7 +325,7 @@ fn manifest_json(
         .config(config.descriptor(MediaType::ImageConfig)?)
         .layers(descriptors)
         .build()
-        .map_err(|e| Error::Usage(format!("building the manifest: {e}")))?;
+        .map_err(|e| Error::Internal(format!("building the manifest: {e}")))?;
     canonical_bytes(&manifest).map_err(|e| Error::json(Path::new("manifest"), e))
 }
 

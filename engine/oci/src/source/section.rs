@@ -139,10 +139,10 @@ impl<S: Skip + ?Sized> Skip for &mut S {
 /// The members of a tar archive on disk (`oci-archive`, `docker-archive`), by name.
 pub(crate) struct Archive {
     path: PathBuf,
-    members: HashMap<String, Member>,
+    members: HashMap<String, ArchiveMember>,
 }
 
-enum Member {
+enum ArchiveMember {
     File(Section),
     /// A symlink (relative to the member's directory) or a hardlink (from the archive root).
     Link {
@@ -165,7 +165,7 @@ impl Archive {
             let member = match entry.kind {
                 TarKind::Regular => {
                     let section = whole.sub(entry.data_offset, entry.size, path.join(&name))?;
-                    Member::File(section)
+                    ArchiveMember::File(section)
                 }
                 TarKind::Symlink(t) => {
                     let dir = Path::new(&name).parent().unwrap_or(Path::new(""));
@@ -175,9 +175,9 @@ impl Archive {
                     } else {
                         dir.join(target).to_string_lossy().into_owned()
                     };
-                    Member::Link { target: joined }
+                    ArchiveMember::Link { target: joined }
                 }
-                TarKind::Hardlink(t) => Member::Link {
+                TarKind::Hardlink(t) => ArchiveMember::Link {
                     target: String::from_utf8_lossy(&t).into_owned(),
                 },
                 _ => continue,
@@ -200,8 +200,8 @@ impl Archive {
         for _ in 0..MAX_HOPS {
             match self.members.get(&name) {
                 None => return Ok(None),
-                Some(Member::File(s)) => return Ok(Some(s.clone())),
-                Some(Member::Link { target }) => name = normal_name(target),
+                Some(ArchiveMember::File(s)) => return Ok(Some(s.clone())),
+                Some(ArchiveMember::Link { target }) => name = normal_name(target),
             }
         }
         Err(Error::invalid(
