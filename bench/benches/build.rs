@@ -152,13 +152,28 @@ fn main() {
         }
     }
     let mb = bytes as f64 / 1e6;
+    let mut md = format!(
+        "### Writing one layer\n\n\
+         A {} MiB generated tree written as one layer on one thread (tar, sha256 of the tar, \
+         compressor, sha256 of the blob) against `tar -cf - DIR | TOOL`, alternating, fastest \
+         of 5:\n\n| compression | rechunk | `tar \\| tool` | time ratio |\n|---|---|---|---|\n",
+        bytes >> 20
+    );
     for (name, _, stage) in MODES {
         let (ours, tool) = best[name];
-        println!(
-            "{name}: rechunk {:.0} MB/s, `tar | {stage}` {:.0} MB/s, time ratio {:.2}",
+        md.push_str(&format!(
+            "| {name} | {:.0} MB/s | {:.0} MB/s (`{stage}`) | {:.2} |\n",
             mb / ours,
             mb / tool,
             ours / tool
-        );
+        ));
     }
+    print!("{md}");
+    let path = rechunk_bench::write_result(
+        "build-layer",
+        "cargo bench -p rechunk-bench --bench build",
+        &md,
+    )
+    .expect("writing the result");
+    println!("written to {}", path.display());
 }

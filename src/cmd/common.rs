@@ -162,6 +162,11 @@ fn load_image(
     };
     let root = load_tree(scanned, &image.content, &opts)
         .with_context(|| format!("reading the tree of {reference}"))?;
+    if interrupt::requested() {
+        // Dropping the staged content removes the staging directory.
+        return Err(rechunk_oci::Error::Interrupted)
+            .with_context(|| format!("reading {reference}"));
+    }
     Ok(Loaded {
         root,
         content: Box::new(image.content),

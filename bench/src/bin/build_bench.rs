@@ -96,11 +96,17 @@ fn main() -> anyhow::Result<()> {
         bail!("no measurement");
     };
 
-    println!(
-        "| mode | rechunk build | baseline | time ratio (target ≤ 1.2) | CPU time ratio | \
-         rechunk peak RSS (target ≤ 512 MiB) |"
+    let mut md = format!(
+        "### Building an image\n\n\
+         A generated {:.2} GiB tree ({} `user.component`-tagged components, binary-like content), \
+         re-layered by the whole release `rechunk` build (scan, plan with `cluster`, 64 layers \
+         written with `--jobs 2`) against the plain tools on the same warm tree, alternating, \
+         fastest of {runs} rounds; CPU time (user + sys) and peak RSS from `/usr/bin/time`:\n\n\
+         | mode | rechunk build | baseline | time ratio (target ≤ 1.2) | CPU time ratio | \
+         rechunk peak RSS (target ≤ 512 MiB) |\n|---|---|---|---|---|---|\n",
+        bytes as f64 / (1u64 << 30) as f64,
+        spec.packages
     );
-    println!("|---|---|---|---|---|---|");
     let mut rows = vec![(
         "zstd:3",
         &ours_zstd,
@@ -111,9 +117,9 @@ fn main() -> anyhow::Result<()> {
         rows.push(("gzip:6", ours, base, "`tar -cf - DIR \\| pigz -6 -p 2`"));
     }
     for (mode, ours, base, name) in rows {
-        println!(
+        md.push_str(&format!(
             "| {mode} | {:.2} s ({:.2} s CPU) | {:.2} s ({:.2} s CPU) {name} | {:.2} | {:.2} | \
-             {} MiB |",
+             {} MiB |\n",
             ours.seconds,
             ours.cpu_seconds,
             base.seconds,
@@ -122,13 +128,20 @@ fn main() -> anyhow::Result<()> {
             ours.cpu_seconds / base.cpu_seconds,
             ours.max_rss_kib
                 .map_or("?".into(), |k| (k / 1024).to_string())
-        );
+        ));
     }
-    println!(
-        "`rechunk scan` alone (scan and content digests, before any layer is written): {:.2} s \
-         ({:.2} s CPU)",
+    md.push_str(&format!(
+        "\n`rechunk scan` alone (walk and content digests, before any layer is written): \
+         {:.2} s ({:.2} s CPU).\n",
         scan_alone.seconds, scan_alone.cpu_seconds
+    ));
+    print!("{md}");
+    let command = format!(
+        "cargo run --release -p rechunk-bench --bin build-bench -- --runs {runs}{}",
+        if only_zstd { " --only-zstd" } else { "" }
     );
+    let path = rechunk_bench::write_result("build", &command, &md)?;
+    println!("written to {}", path.display());
     Ok(())
 }
 

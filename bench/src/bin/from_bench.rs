@@ -14,7 +14,7 @@
 //! (`--from`), 64 layers of zstd:3 with `--jobs 2`, with CPU time and peak RSS from
 //! `/usr/bin/time`. Prints a markdown table with the time ratios against the baseline and the
 //! peak RSS (target ≤ 512 MiB whatever the image size), and checks that every input gave the
-//! same layers. `--markdown FILE` also writes the table there.
+//! same layers. The table also goes to `bench/results/from.md` for the README.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -100,9 +100,16 @@ fn main() -> anyhow::Result<()> {
     let Some(Some(base)) = best.first() else {
         bail!("no measurement");
     };
-    let mut table = String::from(
-        "| input | time | CPU time | time ratio | CPU time ratio | peak RSS (target ≤ 512 MiB) |\n\
+    let mut table = format!(
+        "### Re-layering an existing image (`--from`)\n\n\
+         A generated {:.2} GiB tree, as one gzip layer in an `oci:` layout ({:.2} GiB) and as \
+         the `docker-archive` `podman save` writes (uncompressed), re-layered into 64 zstd:3 \
+         layers with `--jobs 2`, against `--rootfs` of the tree in the same run (fastest of \
+         {runs}); all three give the same layers. CPU time and peak RSS from `/usr/bin/time`:\n\n\
+         | input | time | CPU time | time ratio | CPU time ratio | peak RSS (target ≤ 512 MiB) |\n\
          |---|---|---|---|---|---|\n",
+        gib_of(bytes),
+        gib_of(image_bytes)
     );
     for ((name, _), m) in contenders.iter().zip(&best) {
         let Some(m) = m else { continue };
@@ -116,9 +123,11 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     print!("{table}");
-    if let Some(file) = opt("--markdown") {
-        fs::write(&file, &table).with_context(|| format!("writing {file}"))?;
-    }
+    let command = format!(
+        "cargo run --release -p rechunk-bench --bin from-bench -- --size-gib {gib} --runs {runs}"
+    );
+    let path = rechunk_bench::write_result("from", &command, &table)?;
+    println!("written to {}", path.display());
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //!    bytes), its tar headers parsed by a bounded reader ([`tar`]) and applied to a tree of
 //!    metadata with OCI whiteouts ([`merge`]); the blob is checked against its digest.
 //! 3. Only the files that survive are made readable ([`stage`]): in place for uncompressed
-//!    layers, else copied once out of a second pass over the layers that supply them.
+//!    layers, else copied once: the last layer's while it is indexed, the others' out of a
+//!    second pass over the layers that supply them.
 //! 4. What never goes into an image is left out as the directory walk leaves it out
 //!    ([`rechunk_tree::belongs`]).
 //!
@@ -31,8 +32,9 @@ use crate::read::{open_layers, ImageInfo};
 use crate::reference::ImageRef;
 use crate::{Error, Result};
 
+use stage::Stager;
 pub use stage::{StageReport, StagedContent};
-use stream::LayerStream;
+use stream::{LayerStream, Stored};
 use tar::TarReader;
 
 /// How to read an image.
@@ -69,6 +71,7 @@ pub fn read_image_tree(reference: &ImageRef, opts: &FromOptions) -> Result<Image
     let opened = open_layers(reference)?;
     let name = PathBuf::from(reference.to_string());
     let mut merge = merge::Merge::new(opts.skip_special_files);
+    let mut stager = Stager::new(&opts.tmpdir, opts.staged.as_deref());
     let mut stored = Vec::with_capacity(opened.layers.len());
     let count = opened.layers.len();
     for (l, layer) in opened.layers.iter().enumerate() {
@@ -92,7 +95,18 @@ pub fn read_image_tree(reference: &ImageRef, opts: &FromOptions) -> Result<Image
             let Some(entry) = reader.next_entry().map_err(|e| at(e.to_string()))? else {
                 break;
             };
+            // No later layer can replace the last one's files: a compressed last layer is
+            // staged now rather than decompressed twice.
+            let stage_now = l + 1 == count
+                && stored[l] != Stored::Tar
+                && entry.kind == tar::TarKind::Regular
+                && entry.size > 0;
+            let (offset, size) = (entry.data_offset, entry.size);
             merge.apply(l, entry).map_err(at)?;
+            if stage_now {
+                let mut read = |buf: &mut [u8]| reader.read_content(buf);
+                stager.stage_now(l, offset, size, &mut read, &layer.section.name)?;
+            }
             if let Some(n) = &opts.entries {
                 n.fetch_add(1, Ordering::Relaxed);
             }
@@ -103,14 +117,12 @@ pub fn read_image_tree(reference: &ImageRef, opts: &FromOptions) -> Result<Image
     let merged = merge.finish(name.clone());
     // Before anything is staged: a non-empty /boot fails the build anyway.
     belongs::check_boot(&merged.tree)?;
-    let (content, report) = stage::stage(
+    let (content, report) = stager.finish(
         &name,
         &opened.layers,
         &stored,
         &merged.tree.entries,
         &merged.origins,
-        &opts.tmpdir,
-        opts.staged.as_deref(),
     )?;
     let (tree, skipped) = belongs::prune(merged.tree, &content)?;
     Ok(ImageTree {

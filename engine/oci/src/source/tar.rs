@@ -66,6 +66,8 @@ pub(crate) struct TarReader<R> {
     pos: u64,
     /// Content (plus padding) of the current member not consumed yet.
     left: u64,
+    /// Content (without padding) of the current member not read yet.
+    content_left: u64,
     done: bool,
 }
 
@@ -87,8 +89,23 @@ impl<R: Skip> TarReader<R> {
             inner,
             pos: 0,
             left: 0,
+            content_left: 0,
             done: false,
         }
+    }
+
+    /// Reads the current member's content (what is not read is skipped by the next
+    /// [`TarReader::next_entry`]); 0 at its end.
+    pub fn read_content(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = (buf.len() as u64).min(self.content_left) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        self.left -= n as u64;
+        self.content_left -= n as u64;
+        Ok(n)
     }
 
     /// The next member, or `None` at the end of the archive (two zero blocks, or the end of
@@ -99,6 +116,7 @@ impl<R: Skip> TarReader<R> {
         }
         self.skip(self.left)?;
         self.left = 0;
+        self.content_left = 0;
         let mut pax = Pax::default();
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
@@ -205,6 +223,7 @@ impl<R: Skip> TarReader<R> {
             data_offset: self.pos,
         };
         self.left = padded(size).ok_or_else(|| bad(format!("size {size} overflows")))?;
+        self.content_left = size;
         Ok(entry)
     }
 
