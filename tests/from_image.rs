@@ -531,6 +531,26 @@ fn hostile_layers_are_refused_and_nothing_is_written() {
         assert_eq!(fs::read_dir(&out_dir).unwrap().count(), 0, "{stderr}");
     }
     assert!(!Path::new("/etc/evil").exists());
+    // A member claiming a huge size: the layer ends long before; nothing is allocated or
+    // staged for it.
+    let dir = work.path().join("huge");
+    let mut h = tar::Header::new_gnu();
+    h.set_path("big").unwrap();
+    h.set_size(1 << 50);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut tar = h.as_bytes().to_vec();
+    tar.extend_from_slice(&[0; 4096]);
+    let input = layout_with_layer(&dir.join("img"), &tar);
+    let out = rechunk(&["scan", "--from", &input, "--tmpdir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        1,
+        "only the image is left"
+    );
     // A truncated layer (its digest no longer matches either).
     let dir = work.path().join("truncated");
     let mut tar = raw_tar(&[("f", b'0', "")]);

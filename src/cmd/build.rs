@@ -63,12 +63,13 @@ pub struct Args {
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub labels: Vec<(String, String)>,
     /// Config to carry over (env, cmd, entrypoint, labels, architecture): an OCI image config
-    /// JSON file, or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG]) whose config is used;
+    /// JSON file, or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE)
+    /// whose config is used;
     /// replaces the --from image's config.
     #[arg(long, value_name = "FILE|IMAGE")]
     pub config: Option<String>,
-    /// The image this one updates (oci:, oci-archive: or a manifest/config/`skopeo inspect`
-    /// JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
+    /// The image this one updates (oci:, oci-archive:, docker-archive: or a
+    /// manifest/config/`skopeo inspect` JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
     /// handed to the strategy to keep unchanged layers identical.
     #[arg(long, value_name = "IMAGE")]
     pub previous: Option<String>,
@@ -297,7 +298,10 @@ fn read_previous(s: &str) -> anyhow::Result<Option<PreviousPlan>> {
 /// `--config`: an image reference, or a JSON file holding an image config (or just its
 /// `config` section).
 fn read_config(s: &str) -> anyhow::Result<Value> {
-    if s.starts_with("oci:") || s.starts_with("oci-archive:") {
+    if ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|p| s.starts_with(p))
+    {
         let reference = ImageRef::parse(s)?;
         let image = open_image(&reference).with_context(|| format!("reading {reference}"))?;
         return image

@@ -1,14 +1,15 @@
-//! The OCI side of rechunk: write a reproducible image from a scanned tree and a plan, and read
-//! back what images say about themselves (layers, plan, components) for `--previous`,
-//! `inspect`, `diff` and history import.
+//! The OCI side of rechunk: write a reproducible image from a tree and a plan, read back what
+//! images say about themselves (layers, plan, components) for `--previous`, `inspect`, `diff`
+//! and history import, and read an image's layers as a tree for `--from`.
 //!
 //! Writing: [`build_image`] assigns a tree's entries to plan layers, streams each layer as a
 //! reproducible tar (what each entry becomes is [`rechunk_tree::WriteRules`]'s call; contents
 //! come through a [`rechunk_tree::ContentSource`]) through the pinned compressor
 //! ([`Compression`]) into a staging layout, and publishes it atomically. The writer depends on
 //! the tree model only, not on how the tree was read.
-//! Reading: [`open_image`] → [`Image`], then [`previous_plan`], [`image_snapshot`],
-//! [`image_diff`].
+//! Reading: [`open_image`] → [`ImageInfo`], then [`previous_plan`], [`image_snapshot`],
+//! [`image_diff`]; [`read_image_tree`] → [`ImageTree`] (the layers applied in order, the files
+//! readable through [`StagedContent`]).
 
 mod assign;
 mod compression;

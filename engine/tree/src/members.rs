@@ -41,26 +41,38 @@ impl<'t> DirIndex<'t> {
 /// The `owned` entries (indices into `tree.entries`) plus all their ancestors, sorted by path.
 pub fn layer_members(tree: &Tree, dirs: &DirIndex, owned: &[usize]) -> Vec<Member> {
     let mut included: HashSet<usize> = owned.iter().copied().collect();
+    // Directories whose ancestors are already in: the climb stops there.
+    let mut climbed: HashSet<usize> = HashSet::new();
     let mut synthetic: HashSet<&Path> = HashSet::new();
-    let mut walked: HashSet<&Path> = HashSet::new();
     for &i in owned {
         let mut path = tree.entries[i].path.as_path();
         while let Some(parent) = path.parent() {
-            if parent.as_os_str().is_empty() || !walked.insert(parent) {
+            if parent.as_os_str().is_empty() {
                 break;
             }
             match dirs.get(parent) {
                 Some(d) => {
+                    if !climbed.insert(d) {
+                        break;
+                    }
                     included.insert(d);
                 }
                 None => {
-                    synthetic.insert(parent);
+                    if !synthetic.insert(parent) {
+                        break;
+                    }
                 }
             }
             path = parent;
         }
     }
-    let mut members: Vec<(&Path, Member)> = included
+    // Entries are sorted by path, so their indices are in path order: no path comparisons.
+    let mut entries: Vec<usize> = included.into_iter().collect();
+    entries.sort_unstable();
+    if synthetic.is_empty() {
+        return entries.into_iter().map(Member::Entry).collect();
+    }
+    let mut members: Vec<(&Path, Member)> = entries
         .into_iter()
         .map(|i| (tree.entries[i].path.as_path(), Member::Entry(i)))
         .collect();

@@ -4,22 +4,22 @@
 //! Component sources ([`ComponentSource`]) are asked in priority order; the first that claims
 //! an entry owns it:
 //! 1. [`Rule::Xattr`]: the entry or its nearest ancestor carries `user.component` (rpm-ostree
-//!    and chunkah read it the same way); the value is the component name ([`xattr`]).
-//! 2. [`Rule::Package`]: an installed package lists the path ([`packages`]).
+//!    and chunkah read it the same way); the value is the component name (`xattr.rs`).
+//! 2. [`Rule::Package`]: an installed package lists the path (`packages/`).
 //! 3. [`Rule::Rpmdb`]: unowned content under the rpm database directory.
 //! 4. [`Rule::Initramfs`]: `usr/lib/modules/*/initramfs.img`, rebuilt on every build.
 //! 5. [`Rule::BigFile`]: any other unowned regular file of at least 1 MiB, on its own.
 //! 6. [`Rule::TopLevelDir`]: the rest, one component per top-level directory
 //!    (`unpackaged:/etc`, `unpackaged:/opt`, `unpackaged:/` for files in the root itself).
 //!
-//! (3–6 in [`unowned`].) Afterwards every link of a hardlinked inode joins the component of its
+//! (3–6 in `unowned.rs`.) Afterwards every link of a hardlinked inode joins the component of its
 //! strongest link (by the rule order above, then path) as [`Rule::Hardlink`]: one inode cannot
 //! span layers.
 //!
 //! Versions move exactly when what the image writer writes for a component does. A source may
 //! version its own components ([`ComponentSource::describe`]: packages use their EVR plus the
 //! differences from their records); every other component's version is a digest of what its
-//! layer holds for it ([`versions`]): each entry and parent directory as
+//! layer holds for it (`versions.rs`): each entry and parent directory as
 //! [`rechunk_tree::WriteRules::written`] writes it, and file contents.
 
 pub(crate) mod packages;
