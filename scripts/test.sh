@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it on a fresh Debian machine: installs the real tools the
-# tests check against (rpm, umoci, skopeo, ostree, pigz, zstd), then fmt, clippy and every test.
+# tests check against (rpm, umoci, skopeo, ostree, pigz, zstd, and a real SELinux policy with
+# matchpathcon), then fmt, clippy and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(rpm umoci skopeo ostree pigz zstd)
+packages=(rpm umoci skopeo ostree pigz zstd selinux-policy-default selinux-utils)
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 echo "==> installing test tools: ${packages[*]}"

@@ -44,6 +44,8 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Bytes a client holding OLD downloads to get NEW.
     Diff(cmd::diff::Args),
+    /// Release notes from OLD to NEW: package changes and what each costs to download.
+    Changelog(cmd::changelog::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(args)) => cmd::compare::run(args),
         Some(Command::Inspect(args)) => cmd::inspect::run(args),
         Some(Command::Diff(args)) => cmd::diff::run(args),
+        Some(Command::Changelog(args)) => cmd::changelog::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

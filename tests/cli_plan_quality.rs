@@ -19,6 +19,7 @@ fn cluster_downloads_least_on_recent_fcos_stable() {
     let names: Vec<String> = [
         "cluster",
         "rpm-ostree",
+        "rpm-ostree+prior",
         "hhd-rechunk",
         "chunkah",
         "graph",
@@ -45,7 +46,13 @@ fn cluster_downloads_least_on_recent_fcos_stable() {
         eprintln!("{name}: {:.1} MiB", mean(name) / 1048576.0);
     }
     let cluster = mean("cluster");
-    for peer in ["rpm-ostree", "hhd-rechunk", "chunkah", "graph"] {
+    for peer in [
+        "rpm-ostree",
+        "rpm-ostree+prior",
+        "hhd-rechunk",
+        "chunkah",
+        "graph",
+    ] {
         assert!(
             cluster < mean(peer),
             "cluster {cluster:.0} B vs {peer} {:.0} B",

@@ -29,7 +29,7 @@ fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
     let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     // single at 8 and 64 layers, then the per-package oracle once (it ignores the budget) and
-    // the rpm-ostree reference at both budgets; × 4 clients.
+    // every peer as deployed at both budgets (the best peer needs them); × 4 clients.
     let mut runs: Vec<(&str, u64)> = rows
         .iter()
         .map(|r| {
@@ -47,10 +47,16 @@ fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
             ("single", 64),
             ("per-package", 64),
             ("rpm-ostree", 8),
-            ("rpm-ostree", 64)
+            ("rpm-ostree", 64),
+            ("rpm-ostree+prior", 8),
+            ("rpm-ostree+prior", 64),
+            ("hhd-rechunk", 8),
+            ("hhd-rechunk", 64),
+            ("chunkah", 8),
+            ("chunkah", 64)
         ]
     );
-    assert_eq!(rows.len(), 5 * 4);
+    assert_eq!(rows.len(), 11 * 4);
     for r in rows {
         for field in [
             "strategy",
@@ -81,6 +87,19 @@ fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
     let oracle = row("per-package", "every", 64);
     assert!(oracle["mean_download_bytes"].as_f64() < single["mean_download_bytes"].as_f64());
     assert_eq!(oracle["ratio_to_per_package"], 1.0);
+    // × best peer: against the lowest of the four peers in the same table.
+    let peers = ["rpm-ostree", "rpm-ostree+prior", "hhd-rechunk", "chunkah"];
+    let best = peers
+        .iter()
+        .map(|p| row(p, "every", 64)["mean_download_bytes"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let ratio = single["best_peer_ratio"].as_f64().unwrap();
+    assert!((ratio - single["mean_download_bytes"].as_f64().unwrap() / best).abs() < 1e-9);
+    assert!(peers.contains(&single["best_peer"].as_str().unwrap()));
+    assert!(
+        single["ratio_to_rpm_ostree"].is_number(),
+        "the old field stays"
+    );
 
     for file in [
         "updates.csv",

@@ -195,7 +195,8 @@ pub fn distribution(sim: &Simulation, budget: usize, path: &Path) -> Result<()> 
     Ok(())
 }
 
-/// Mean MiB per every-update versus layer budget, one line per strategy (default parameters).
+/// Mean MiB per every-update versus layer budget, one line per strategy (default parameters),
+/// and a thick grey line through the best peer at each budget.
 pub fn budget(sim: &Simulation, rows: &[SummaryRow], path: &Path) -> Result<()> {
     let err = plot_err(path);
     let every: Vec<&SummaryRow> = rows
@@ -253,6 +254,27 @@ pub fn budget(sim: &Simulation, rows: &[SummaryRow], path: &Path) -> Result<()> 
                     .map(|p| Circle::new(p, 4, color.filled())),
             )
             .map_err(&err)?;
+    }
+    // The best peer at each budget (its name is in the summary's budget table).
+    let mut best: Vec<(f64, f64)> = Vec::new();
+    for r in &every {
+        let x = r.max_layers as f64;
+        if let (Some(ratio), false) = (r.best_peer_ratio, best.iter().any(|p| p.0 == x)) {
+            if ratio > 0.0 {
+                best.push((x, r.summary.mean_download_bytes / MIB / ratio));
+            }
+        }
+    }
+    best.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if !best.is_empty() {
+        let grey = RGBColor(90, 90, 90);
+        chart
+            .draw_series(LineSeries::new(best, grey.stroke_width(5).filled()))
+            .map_err(&err)?
+            .label("best peer")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(5))
+            });
     }
     // The oracle ignores the budget: a flat reference line.
     if let Some(oracle) = rows.iter().find(|r| r.client == Client::Every && r.oracle) {

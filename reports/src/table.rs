@@ -1,6 +1,11 @@
 //! The summary table: one row per run × client with averages, percentiles and the ratios to the
-//! `per-package` bound and to `rpm-ostree`; rendered as markdown for `summary.md` and the
-//! terminal.
+//! `per-package` bound and to the best peer (and, in the JSON, to `rpm-ostree`); rendered as
+//! markdown for `summary.md` and the terminal.
+//!
+//! The best peer of a table (one client, one layer budget) is the peer as deployed with the
+//! lowest mean download: the registered ports of the field's tools (`Strategy::is_peer`:
+//! rpm-ostree, rpm-ostree+prior, hhd-rechunk, chunkah) at their default parameters. Swept
+//! parameter settings, our own strategies and the oracle never count as the best peer.
 
 use std::fmt::Write;
 
@@ -31,6 +36,13 @@ pub struct SummaryRow {
     pub ratio_to_per_package: Option<f64>,
     /// Mean download / `rpm-ostree`'s (default parameters, same budget, same client).
     pub ratio_to_rpm_ostree: Option<f64>,
+    /// True for the ports of the field's tools.
+    pub peer: bool,
+    /// Mean download / the best peer's (lowest mean among the peers at default parameters,
+    /// same budget, same client); `None` when no peer ran.
+    pub best_peer_ratio: Option<f64>,
+    /// Label of that best peer.
+    pub best_peer: Option<String>,
 }
 
 /// Summary rows for every run × client of the simulation, in run order.
@@ -50,6 +62,7 @@ pub fn summary_rows(sim: &Simulation, clients: &[Client]) -> Vec<SummaryRow> {
             let reference = sim.runs.iter().find(|r| {
                 r.strategy == REFERENCE && r.params.is_empty() && r.max_layers == run.max_layers
             });
+            let best = best_peer(sim, client, run.max_layers);
             rows.push(SummaryRow {
                 strategy: run.strategy.clone(),
                 label: run.label.clone(),
@@ -59,11 +72,26 @@ pub fn summary_rows(sim: &Simulation, clients: &[Client]) -> Vec<SummaryRow> {
                 oracle: run.oracle,
                 ratio_to_per_package: ratio(oracle),
                 ratio_to_rpm_ostree: ratio(reference),
+                peer: run.peer,
+                best_peer_ratio: best
+                    .filter(|(_, mean)| *mean > 0.0)
+                    .map(|(_, mean)| summary.mean_download_bytes / mean),
+                best_peer: best.map(|(r, _)| r.label.clone()),
                 summary,
             });
         }
     }
     rows
+}
+
+/// The peer as deployed (default parameters) with the lowest mean download for `client` at
+/// `max_layers`, and that mean.
+pub fn best_peer(sim: &Simulation, client: Client, max_layers: usize) -> Option<(&Run, f64)> {
+    sim.runs
+        .iter()
+        .filter(|r| r.peer && r.params.is_empty() && r.max_layers == max_layers)
+        .map(|r| (r, summarize(r, client).mean_download_bytes))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// The markdown summary: one table per client at `budget` (oracles first, then by mean
@@ -101,6 +129,13 @@ pub fn markdown(sim: &Simulation, rows: &[SummaryRow], budget: usize) -> String 
         });
         let _ = writeln!(out, "\n### client `{}`, {budget} layers\n", client.name());
         out.push_str(&client_table(&section));
+        if let Some(best) = section.iter().find_map(|r| r.best_peer.as_deref()) {
+            let _ = writeln!(
+                out,
+                "\nBest peer (lowest mean of the peers as deployed: {}): `{best}`.",
+                peer_names(rows).join(", ")
+            );
+        }
     }
     out.push_str(&budget_table(rows));
     out
@@ -118,7 +153,7 @@ fn client_table(rows: &[&SummaryRow]) -> String {
         "replanned MiB",
         "layers",
         "× per-package",
-        "× rpm-ostree",
+        "× best peer",
     ];
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -139,7 +174,7 @@ fn client_table(rows: &[&SummaryRow]) -> String {
                 mib(s.mean_replanned_bytes),
                 format!("{:.0}", s.mean_layer_count),
                 ratio(r.ratio_to_per_package),
-                ratio(r.ratio_to_rpm_ostree),
+                ratio(r.best_peer_ratio),
             ]
         })
         .collect();
@@ -180,10 +215,49 @@ fn budget_table(rows: &[SummaryRow]) -> String {
             line
         })
         .collect();
+    let mut ratios = vec!["strategy".to_string()];
+    ratios.extend(budgets.iter().map(|b| format!("{b} layers")));
+    let mut ratio_body: Vec<Vec<String>> = strategies
+        .iter()
+        .filter(|s| every.iter().any(|r| r.strategy == **s && !r.peer))
+        .map(|s| {
+            let mut line = vec![s.to_string()];
+            for b in &budgets {
+                let cell = every
+                    .iter()
+                    .find(|r| r.strategy == *s && r.max_layers == *b)
+                    .map_or("-".to_string(), |r| ratio(r.best_peer_ratio));
+                line.push(cell);
+            }
+            line
+        })
+        .collect();
+    let mut best_line = vec!["(best peer)".to_string()];
+    for b in &budgets {
+        let best = every
+            .iter()
+            .find(|r| r.max_layers == *b)
+            .and_then(|r| r.best_peer.clone());
+        best_line.push(best.unwrap_or_else(|| "-".to_string()));
+    }
+    ratio_body.push(best_line);
     format!(
-        "\n### mean MiB per update by layer budget (client `every`)\n\n{}",
-        render(&header, &body)
+        "\n### mean MiB per update by layer budget (client `every`)\n\n{}\n\
+         ### × best peer by layer budget (client `every`)\n\n{}",
+        render(&header, &body),
+        render(&ratios, &ratio_body)
     )
+}
+
+/// Names of the peers that ran at default parameters, in run order.
+fn peer_names(rows: &[SummaryRow]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for r in rows.iter().filter(|r| r.peer && r.params.is_empty()) {
+        if !names.contains(&r.label) {
+            names.push(r.label.clone());
+        }
+    }
+    names
 }
 
 /// A markdown table with columns padded to equal width, readable as plain text too.

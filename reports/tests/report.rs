@@ -9,9 +9,9 @@ use rechunk_strategies::{PerPackage, Single, Strategy};
 
 /// a (1 MiB) changes at every version, b (3 MiB) never: single fetches 4 MiB per update,
 /// per-package 1 MiB.
-fn tiny() -> Simulation {
+fn tiny_snapshots() -> Vec<Snapshot> {
     let mib = 1024 * 1024;
-    let snapshots = (0..4)
+    (0..4)
         .map(|i| {
             let comps = vec![
                 Component::new("a", ComponentKind::Package, format!("{i}"), mib),
@@ -19,10 +19,13 @@ fn tiny() -> Simulation {
             ];
             Snapshot::new(format!("v{i}"), i * 10 * DAY, comps)
         })
-        .collect();
+        .collect()
+}
+
+fn tiny() -> Simulation {
     let history = History {
         name: "tiny".into(),
-        snapshots,
+        snapshots: tiny_snapshots(),
     };
     let strategies: Vec<(Box<dyn Strategy>, usize)> = vec![
         (Box::new(PerPackage), 64),
@@ -129,4 +132,90 @@ fn write_all_writes_csv_summary_and_plots() {
     std::fs::write(&blocker, "x").unwrap();
     let err = rechunk_reports::write_all(&sim, &Client::ALL, 64, &blocker.join("out")).unwrap_err();
     assert!(format!("{err:#}").contains("file/out"), "{err:#}");
+}
+
+/// A peer for the best-peer tests: one layer per component (`fine`) or everything in one.
+struct FakePeer {
+    fine: bool,
+}
+
+impl Strategy for FakePeer {
+    fn name(&self) -> &'static str {
+        if self.fine {
+            "fine-peer"
+        } else {
+            "coarse-peer"
+        }
+    }
+    fn description(&self) -> &'static str {
+        "test peer"
+    }
+    fn params(&self) -> Vec<rechunk_strategies::ParamSpec> {
+        Vec::new()
+    }
+    fn is_peer(&self) -> bool {
+        true
+    }
+    fn plan(
+        &self,
+        input: &rechunk_model::PlanInput,
+    ) -> Result<rechunk_model::Plan, rechunk_strategies::StrategyError> {
+        if self.fine {
+            PerPackage.plan(input)
+        } else {
+            Single.plan(input)
+        }
+    }
+}
+
+#[test]
+fn best_peer_is_the_lowest_peer_as_deployed_in_the_same_table() {
+    let mib = 1024.0 * 1024.0;
+    let history = History {
+        name: "tiny".into(),
+        snapshots: tiny_snapshots(),
+    };
+    let contender = |strategy: Box<dyn Strategy>, params: &[(&str, &str)]| Contender {
+        strategy,
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        max_layers: 64,
+    };
+    // The fine peer is better than the coarse one, but only with a swept parameter: a sweep
+    // is not the peer as deployed, so the coarse peer is the best peer.
+    let contenders = vec![
+        contender(Box::new(PerPackage), &[]),
+        contender(Box::new(FakePeer { fine: false }), &[]),
+        contender(Box::new(FakePeer { fine: true }), &[("x", "1")]),
+        contender(Box::new(Single), &[]),
+    ];
+    let config = SimConfig {
+        clients: vec![Client::Every],
+        first: 0,
+        last: 3,
+    };
+    let sim = simulate(&history, &contenders, &config, &|| {}).unwrap();
+    let rows = rechunk_reports::summary_rows(&sim, &[Client::Every]);
+    let row = |label: &str| rows.iter().find(|r| r.label == label).unwrap();
+    let oracle = row("per-package");
+    assert_eq!(oracle.summary.mean_download_bytes, mib);
+    assert_eq!(oracle.best_peer_ratio, Some(0.25));
+    assert_eq!(oracle.best_peer.as_deref(), Some("coarse-peer"));
+    assert_eq!(row("coarse-peer").best_peer_ratio, Some(1.0));
+    assert!(row("coarse-peer").peer && !row("single").peer);
+    assert_eq!(row("fine-peer x=1").best_peer_ratio, Some(0.25));
+    let md = rechunk_reports::markdown(&sim, &rows, 64);
+    assert!(md.contains("× best peer"), "{md}");
+    assert!(
+        md.contains(
+            "Best peer (lowest mean of the peers as deployed: coarse-peer): `coarse-peer`."
+        ),
+        "{md}"
+    );
+    // The JSON rows carry the ratio and the peer's name.
+    let json = serde_json::to_value(&rows).unwrap();
+    assert_eq!(json[0]["best_peer_ratio"], 0.25);
+    assert_eq!(json[0]["best_peer"], "coarse-peer");
 }

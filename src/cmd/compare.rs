@@ -17,8 +17,9 @@ const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
     rechunk compare                                  # FCOS stable, every strategy, 64 layers\n  \
     rechunk compare --strategies cluster,rpm-ostree --sweep cluster.half_life_builds=4,8,16\n  \
     rechunk compare --history my-history.csv --client weekly --json\n\n\
-    per-package (the oracle) and rpm-ostree (the reference) always run, so that the ratios to \
-    them can be reported.")]
+    per-package (the oracle) and every peer as deployed (rpm-ostree, rpm-ostree+prior, \
+    hhd-rechunk, chunkah) always run, so that the ratios to the oracle and to the best peer can \
+    be reported.")]
 pub struct Args {
     /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, a
     /// directory of `rpm -qa --queryformat` dumps, or a series of built images:
@@ -49,14 +50,16 @@ pub struct Args {
     /// Last version replayed and reported.
     #[arg(long, value_name = "ID")]
     pub to_version: Option<String>,
-    /// Directory for updates.csv, summary.md and the SVG plots.
+    /// Directory for updates.csv, attribution.csv, summary.md and the SVG plots.
     #[arg(long, default_value = "reports/out", value_name = "DIR")]
     pub output: PathBuf,
     /// Also write the loaded history (every version) to FILE in the generic history CSV format,
     /// e.g. to start your own from the shipped one.
     #[arg(long, value_name = "FILE")]
     pub export_history: Option<PathBuf>,
-    /// Print one JSON object per strategy × client × layer budget on stdout instead of the table.
+    /// Print one JSON object per strategy × client × layer budget on stdout instead of the table
+    /// (fields as in the table, plus `best_peer_ratio`: mean / the best peer's mean, and
+    /// `best_peer`: that peer's label).
     #[arg(long)]
     pub json: bool,
 }
@@ -96,7 +99,13 @@ pub fn run(args: Args) -> Result<()> {
     let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
-    let written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
+    let mut written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
+    written.files.push(write_attribution(
+        &sim,
+        &history,
+        args.max_layers,
+        &args.output,
+    )?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&written.rows)?);
     } else {
@@ -111,9 +120,24 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `attribution.csv` in `dir`: which component changes triggered each fetched layer.
+fn write_attribution(
+    sim: &rechunk_sim::Simulation,
+    history: &History,
+    budget: usize,
+    dir: &std::path::Path,
+) -> Result<PathBuf> {
+    let path = dir.join("attribution.csv");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    rechunk_reports::attribution_csv::write(sim, history, budget, std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// A shipped history, a file or directory (see `rechunk_datasets::open_history`), or
 /// `images:REF,...`: one snapshot per built image.
-fn open_history(spec: &str) -> Result<History> {
+pub(crate) fn open_history(spec: &str) -> Result<History> {
     let Some(refs) = spec.strip_prefix("images:") else {
         return rechunk_datasets::open_history(spec);
     };
@@ -211,7 +235,7 @@ fn parse_sweep(spec: &str) -> Result<Sweep, String> {
         .map_err(|e: rechunk_sim::SweepError| e.to_string())
 }
 
-/// The requested strategies, plus the oracle and the reference the ratios need.
+/// The requested strategies, plus the oracle and every peer, which the ratios need.
 fn strategy_names(requested: &[String]) -> Vec<String> {
     let registered = rechunk_strategies::names();
     let mut names: Vec<String> = if requested.is_empty() {
@@ -219,10 +243,11 @@ fn strategy_names(requested: &[String]) -> Vec<String> {
     } else {
         requested.iter().map(|s| s.trim().to_string()).collect()
     };
-    for reference in [
-        rechunk_reports::table::ORACLE,
-        rechunk_reports::table::REFERENCE,
-    ] {
+    let peers = rechunk_strategies::registry()
+        .into_iter()
+        .filter(|s| s.is_peer())
+        .map(|s| s.name());
+    for reference in [rechunk_reports::table::ORACLE].into_iter().chain(peers) {
         if registered.contains(&reference) && !names.iter().any(|n| n == reference) {
             names.push(reference.to_string());
         }

@@ -2,6 +2,7 @@
 //! context (paths and causes) for `main` to print.
 
 pub mod build;
+pub mod changelog;
 pub mod common;
 pub mod compare;
 pub mod diff;

@@ -1,10 +1,16 @@
 //! `chunkah`: coreos/chunkah's packer (`packing.rs` after its statistical-partitioning rewrite)
-//! as a peer baseline.
+//! as a peer baseline. Checked layer for layer against the original's output
+//! (`tests/data/peers/`).
 //!
-//! Components are grouped at source-rpm granularity, as chunkah does (unowned content stays one
-//! component each). Each group gets a stability p = exp(−7λ), λ = distinct changelog days in
-//! the last year / days since the oldest of them (0.99 when nothing changed in a year, 0 when
-//! the span is under a day, 0 for unowned content).
+//! Components are grouped and named as chunkah's components are: `rpm/<source rpm name>` for
+//! packages, `xattr/<name>`, `bigfiles/<file name>` for a big unowned file (an initramfs is
+//! one), and one `chunkah/unclaimed` for the rest of the unowned content. The name decides the
+//! hash bin, and items enter the packer sorted by it. Each binary package gets a stability
+//! p = exp(−7λ), λ = distinct changelog days in the last year / days since the oldest of them
+//! (0.99 when nothing changed in a year, 0 when the span is under a day); a group takes the
+//! lowest of its members', as chunkah does for subpackages; unowned content gets 0 (xattr
+//! components read the shared fallback below, where chunkah reads an update interval from the
+//! xattr).
 //!
 //! Packing into `n` layers:
 //! 1. if everything fits, one layer per group;
@@ -16,20 +22,21 @@
 //!    multi-group bin;
 //! 4. layers are ordered by combined stability (product), most stable first.
 //!
-//! chunkah keeps no previous plan: the name hash is what keeps bins stable across builds.
+//! chunkah keeps no previous plan (its issue #39 asks for one): the name hash is what keeps
+//! bins stable across builds, so this port has no `prior` parameter.
 //!
-//! Components without changelogs: chunkah falls back to the build time as one change; here the
-//! changes observed in `input.history` stand in for the changelog first (a lockfile history has
-//! no changelogs), then contentmeta's `change_frequency` (λ = count / 365 days), then chunkah's
-//! own build-time fallback.
+//! Components without changelogs: the shared fallback of [`crate::signal::evidence`] stands in
+//! for the changelog (stand-in dates count like changelog dates; none within the year means
+//! 0.99); with no evidence at all, chunkah's own rule: the build time counts as one change, and
+//! without one the stability is 0.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use rechunk_model::{Component, Layer, Plan, PlanInput, Timestamp, DAY};
+use rechunk_model::{Component, ComponentKind, Layer, Plan, PlanInput, Timestamp, DAY};
 
 use crate::registry::{check, ParamReader, Params};
-use crate::signal::{self, YEAR};
+use crate::signal::{self, Evidence, YEAR};
 use crate::stats;
 use crate::{ParamSpec, Strategy, StrategyError};
 
@@ -47,7 +54,8 @@ pub struct Chunkah {
 /// One group (a source package, or one unowned component).
 #[derive(Clone, Debug)]
 struct Item<'a> {
-    name: &'a str,
+    /// chunkah's component name (`rpm/bash`): what is hashed and sorted by.
+    name: String,
     members: Vec<&'a str>,
     size: u64,
     stability: f64,
@@ -91,6 +99,9 @@ impl Strategy for Chunkah {
     fn description(&self) -> &'static str {
         "coreos/chunkah: size outliers alone, three stability tiers, FNV name hash into bins"
     }
+    fn is_peer(&self) -> bool {
+        true
+    }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
             ParamSpec::new(
@@ -132,62 +143,51 @@ impl Strategy for Chunkah {
 }
 
 impl Chunkah {
-    /// Source-package groups (by name) and unowned components, with their stability.
+    /// Source-package groups and unowned components, named and sorted as chunkah does, with
+    /// their stability.
     fn items<'a>(&self, input: &PlanInput<'a>) -> Vec<Item<'a>> {
-        let mut by_source: BTreeMap<&str, Vec<&Component>> = BTreeMap::new();
-        let mut items = Vec::new();
+        let mut by_name: BTreeMap<String, Vec<&Component>> = BTreeMap::new();
         for c in input.components {
-            if signal::is_packaged(c.kind) {
-                by_source.entry(c.source_or_name()).or_default().push(c);
-            } else {
-                items.push(Item {
-                    name: &c.name,
-                    members: vec![&c.name],
-                    size: c.size,
-                    stability: 0.0,
-                });
-            }
+            by_name.entry(chunkah_name(c)).or_default().push(c);
         }
-        for (source, members) in by_source {
-            items.push(Item {
-                name: source,
-                members: members.iter().map(|c| c.name.as_str()).collect(),
-                size: members.iter().map(|c| c.size).sum(),
-                stability: self.group_stability(&members, input),
-            });
-        }
-        items.sort_by(|a, b| a.name.cmp(b.name));
-        items
+        by_name
+            .into_iter()
+            .map(|(name, members)| {
+                let stability = members
+                    .iter()
+                    .map(|c| self.stability(c, input))
+                    .fold(f64::INFINITY, f64::min);
+                Item {
+                    name,
+                    members: members.iter().map(|c| c.name.as_str()).collect(),
+                    size: members.iter().map(|c| c.size).sum(),
+                    stability,
+                }
+            })
+            .collect()
     }
 
-    /// chunkah's `calculate_stability` for a source package, with the fallbacks of the module
-    /// doc. Subpackages share a changelog, so their change dates are pooled.
-    fn group_stability(&self, members: &[&Component], input: &PlanInput) -> f64 {
-        let mut dates: Vec<Timestamp> = members
-            .iter()
-            .flat_map(|c| c.changelog_times.iter().copied())
-            .collect();
-        if dates.is_empty() && input.history.is_informative() {
-            dates = members
-                .iter()
-                .flat_map(|c| signal::observed_changes(input.history, &c.name, input.now))
-                .collect();
-            if dates.is_empty() {
-                return 0.99;
-            }
+    /// chunkah's `calculate_stability` for one package (or xattr component), with the shared
+    /// fallback; 0 for other unowned content, as chunkah gives it.
+    fn stability(&self, c: &Component, input: &PlanInput) -> f64 {
+        if !signal::is_packaged(c.kind) {
+            return 0.0;
         }
-        if dates.is_empty() {
-            if let Some(f) = members.iter().filter_map(|c| c.change_frequency).max() {
-                return self.stability_of_rate(f64::from(f) / 365.0, f == 0);
+        match signal::evidence(c, input) {
+            Evidence::Changelog(times) => {
+                let mut dates = times.to_vec();
+                dates.sort_unstable();
+                self.stability_of_dates(&dates, input.now)
             }
-            let build = members.iter().filter_map(|c| c.build_time).max();
-            return match build {
+            found @ (Evidence::Observed(_) | Evidence::Count(_)) => {
+                let dates = found.stand_in_dates(input.now).unwrap_or_default();
+                self.stability_of_dates(&dates, input.now)
+            }
+            Evidence::Unknown => match c.build_time {
                 Some(b) => self.stability_of_dates(&[b], input.now),
                 None => 0.0,
-            };
+            },
         }
-        dates.sort_unstable();
-        self.stability_of_dates(&dates, input.now)
     }
 
     /// Stability from sorted change dates: distinct days in the last year over the span.
@@ -203,15 +203,7 @@ impl Chunkah {
         if span_days < 1.0 {
             return 0.0;
         }
-        self.stability_of_rate(days.len() as f64 / span_days, false)
-    }
-
-    fn stability_of_rate(&self, per_day: f64, never: bool) -> f64 {
-        if never {
-            0.99
-        } else {
-            (-per_day * self.period_days).exp()
-        }
+        (-(days.len() as f64 / span_days) * self.period_days).exp()
     }
 
     /// chunkah's `calculate_packing`.
@@ -263,6 +255,28 @@ impl Chunkah {
         (singles, rest)
     }
 }
+
+/// The component chunkah would put `c` in: `rpm/<source rpm name>`, `xattr/<name>`,
+/// `bigfiles/<file name>` (an initramfs is a big unowned file), else the one
+/// `chunkah/unclaimed`.
+fn chunkah_name(c: &Component) -> String {
+    match c.kind {
+        ComponentKind::Package | ComponentKind::SourcePackage => {
+            format!("rpm/{}", c.source_or_name())
+        }
+        ComponentKind::Xattr => format!("xattr/{}", c.name),
+        ComponentKind::BigFile => {
+            let path = c.name.strip_prefix("file:").unwrap_or(&c.name);
+            let file = path.rsplit('/').next().unwrap_or(path);
+            format!("bigfiles/{file}")
+        }
+        ComponentKind::Initramfs => "bigfiles/initramfs.img".to_string(),
+        _ => UNCLAIMED.to_string(),
+    }
+}
+
+/// chunkah's catch-all component for files no repo claims.
+const UNCLAIMED: &str = "chunkah/unclaimed";
 
 fn group(items: &[Item], indices: Vec<usize>) -> Group {
     let stability = indices.iter().map(|&i| items[i].stability).product();
@@ -339,7 +353,7 @@ fn hash_into_bins(items: &[Item], indices: &[usize], n: usize) -> Vec<Group> {
     }
     let mut bins: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &i in indices {
-        bins[(fnv1a_str(items[i].name) % n as u64) as usize].push(i);
+        bins[(fnv1a_str(&items[i].name) % n as u64) as usize].push(i);
     }
     let mut empty: Vec<usize> = (0..n).filter(|&b| bins[b].is_empty()).collect();
     while let Some(target) = empty.pop() {
@@ -382,7 +396,7 @@ mod tests {
 
     fn item(name: &'static str, size: u64, stability: f64) -> Item<'static> {
         Item {
-            name,
+            name: name.to_string(),
             members: vec![name],
             size,
             stability,
@@ -441,7 +455,7 @@ mod tests {
         let names: Vec<Vec<&str>> = groups
             .iter()
             .map(|g| {
-                let mut n: Vec<&str> = g.indices.iter().map(|&i| items[i].name).collect();
+                let mut n: Vec<&str> = g.indices.iter().map(|&i| items[i].name.as_str()).collect();
                 n.sort_unstable();
                 n
             })

@@ -8,6 +8,7 @@ mod chunkah;
 mod cluster;
 mod graph;
 mod hhd;
+mod prior;
 mod registry;
 mod rpm_ostree;
 mod signal;
@@ -18,6 +19,7 @@ pub use chunkah::Chunkah;
 pub use cluster::Cluster;
 pub use graph::Graph;
 pub use hhd::HhdRechunk;
+pub use prior::{ChainStart, Prior, PriorPolicy};
 pub use registry::{by_name, names, parse_param, registry, ParamReader, ParamSpec, Params};
 pub use rpm_ostree::RpmOstree;
 
@@ -58,6 +60,11 @@ pub trait Strategy: Send + Sync {
     fn params(&self) -> Vec<ParamSpec>;
     /// True for bounds that ignore the layer budget (reported as oracles, never as contenders).
     fn is_oracle(&self) -> bool {
+        false
+    }
+    /// True for reimplementations of a deployed tool of the field (rpm-ostree, hhd-rechunk,
+    /// chunkah) in the configuration its users run: the rows `× best peer` is taken against.
+    fn is_peer(&self) -> bool {
         false
     }
     /// The layer count a plan of this strategy is checked against for a budget of

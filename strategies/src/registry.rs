@@ -36,6 +36,12 @@ type Constructor = fn(&Params) -> Result<Box<dyn Strategy>, StrategyError>;
 const CONSTRUCTORS: &[(&str, Constructor)] = &[
     ("cluster", |p| Ok(Box::new(Cluster::from_params(p)?))),
     ("rpm-ostree", |p| Ok(Box::new(RpmOstree::from_params(p)?))),
+    ("rpm-ostree+prior", |p| {
+        Ok(Box::new(RpmOstree::from_params_over(
+            RpmOstree::with_prior(),
+            p,
+        )?))
+    }),
     ("hhd-rechunk", |p| Ok(Box::new(HhdRechunk::from_params(p)?))),
     ("chunkah", |p| Ok(Box::new(Chunkah::from_params(p)?))),
     ("graph", |p| Ok(Box::new(Graph::from_params(p)?))),
@@ -149,7 +155,11 @@ impl<'a> ParamReader<'a> {
 
 fn type_word<T>() -> &'static str {
     let name = std::any::type_name::<T>();
-    if name.starts_with('f') {
+    if name.ends_with("::Prior") {
+        "previous-plan policy (none or chain)"
+    } else if name.ends_with("::ChainStart") {
+        "chain start (start, year or a date YYYY-MM-DD)"
+    } else if name.starts_with('f') {
         "number"
     } else if name == "bool" {
         "boolean (true or false)"

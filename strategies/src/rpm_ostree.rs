@@ -1,6 +1,7 @@
 //! `rpm-ostree`: a faithful reimplementation of ostree-ext's chunker (`chunking.rs`,
-//! `basic_packing` and `basic_packing_with_prior_build`), what `rpm-ostree compose
-//! build-chunked-oci` and `rpm-ostree container-encapsulate` ship.
+//! `basic_packing` and `basic_packing_with_prior_build`, today in the bootc repository), what
+//! `rpm-ostree compose build-chunked-oci` and `rpm-ostree compose container-encapsulate` ship.
+//! Checked layer for layer against the original's output (`tests/data/peers/`).
 //!
 //! Without a previous plan, for `n` bins:
 //! - fewer components than bins: one bin each, plus the empty bin for new packages;
@@ -13,37 +14,62 @@
 //!   σ, buckets in the order high/medium/low frequency), cut into runs of `pkg_per_bin_ms`
 //!   packages, and pairs of runs are merged from the end until the bins fit.
 //!
-//! With a previous plan the old layers are kept by package name, removed packages dropped, and
-//! every new package goes into the last layer (the reserved one), exactly as ostree-ext does.
+//! `pkg_per_bin_ms` = (components − high-size bin limit − small ones) / medium bins is an
+//! unsigned subtraction in ostree-ext; when components ≈ bins it goes below zero, which a
+//! release build (what rpm-ostree ships: no overflow checks) wraps to a huge count, so each
+//! frequency × size bucket becomes one run. This port wraps the same way.
+//!
+//! With a previous plan (`prior=chain`) the old layers are kept by package name, removed
+//! packages dropped, every new package appended to the last layer (the reserved one), and the
+//! layers left empty dropped except that last one, exactly as ostree-ext does; when the kept
+//! layers exceed the budget the plan is recomputed.
+//!
+//! Previous-plan policy, as deployed (`prior`, `chain_from`; see `prior.rs`):
+//! - `rpm-ostree` plans every build from scratch (`prior=none`): what `build-chunked-oci` did
+//!   until it learned to read the previous build (rpm-ostree #5302, #5434 in 2025, `--previous-build`
+//!   in #5548, 2026) and what any build without `--previous-build-manifest` gets;
+//! - `rpm-ostree+prior` chains plans from 2023-07-18 (`prior=chain chain_from=2023-07-18`): the
+//!   Fedora CoreOS pipeline passes the previous build's manifest to `container-encapsulate`
+//!   from coreos-assembler commit 04ae58a (2023-07-18) until it was dropped in ec1c6d6
+//!   (2025-08), the only long-running use of the option.
 //!
 //! Change frequency is rpm-ostree's: the number of changelog entries within 365 days of the
-//! newest build time in the image. When a component has no changelog, contentmeta's precomputed
-//! `change_frequency` is used, else the number of changes observed in `input.history` within
-//! 365 days of the build (a lockfile history has no changelogs; this keeps its replay fair).
+//! newest build time in the image. Without a changelog the shared fallback of
+//! [`crate::signal::evidence`] stands in (the number of stand-in dates), and with no evidence at
+//! all the frequency is 0, as for a package without changelog entries.
 //!
-//! Deviations, all on inputs where ostree-ext panics or refuses: budgets below 4 (ostree-ext's
-//! minimum) give one layer holding everything; an empty medium partition skips the frequency
-//! buckets instead of panicking; a previous plan with no layers or more layers than the budget
-//! is ignored (the plan is recomputed); a name the previous plan repeats stays in its first
-//! layer; bin-count arithmetic saturates instead of underflowing.
+//! Deviations, all on inputs where ostree-ext refuses or panics: budgets below 4 (ostree-ext's
+//! minimum, an error) give one layer holding everything; an empty medium partition skips the
+//! frequency buckets (ostree-ext panics on the `expect`); a previous plan naming one package
+//! twice keeps it in its first layer (ostree-ext fails an assertion); bin-count arithmetic
+//! other than `pkg_per_bin_ms` saturates instead of underflowing (unreachable for n ≥ 4).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rechunk_model::{Component, Layer, Plan, PlanInput, Timestamp};
 
+use crate::prior::{ChainStart, Prior, PriorPolicy};
 use crate::registry::{check, ParamReader, Params};
-use crate::signal::{self, YEAR};
+use crate::signal::{self, Evidence, YEAR};
 use crate::stats;
 use crate::{ParamSpec, Strategy, StrategyError};
 
-/// ostree-ext's packer with its two tunables.
+/// ostree-ext's packer with its two tunables and its previous-plan policy.
 #[derive(Clone, Debug)]
 pub struct RpmOstree {
+    /// Registry name of this variant (`rpm-ostree`, `rpm-ostree+prior`).
+    pub variant: &'static str,
     /// MAD / σ multiplier of the size and frequency classes (ostree-ext: 2).
     pub threshold: f64,
     /// Share of the non-reserved bins given to high-size singletons (ostree-ext: 0.6).
     pub high_size_share: f64,
+    /// Whether, and from when, the previous build's plan is kept.
+    pub prior: PriorPolicy,
 }
+
+/// The date the Fedora CoreOS pipeline started passing `--previous-build-manifest`
+/// (coreos-assembler 04ae58a).
+pub const FCOS_PRIOR_FROM: Timestamp = 1_689_638_400; // 2023-07-18
 
 /// One component as ostree-ext sees it.
 #[derive(Clone, Copy, Debug)]
@@ -62,31 +88,62 @@ const HIGH_PARTITION: &str = "1hs";
 impl Default for RpmOstree {
     fn default() -> Self {
         RpmOstree {
+            variant: "rpm-ostree",
             threshold: 2.0,
             high_size_share: 0.6,
+            prior: PriorPolicy::NONE,
         }
     }
 }
 
 impl RpmOstree {
-    pub fn from_params(params: &Params) -> Result<Self, StrategyError> {
-        let d = RpmOstree::default();
-        let mut r = ParamReader::new("rpm-ostree", params);
+    /// `rpm-ostree+prior`: plans chained from the date the FCOS pipeline started.
+    pub fn with_prior() -> Self {
+        RpmOstree {
+            variant: "rpm-ostree+prior",
+            prior: PriorPolicy {
+                prior: Prior::Chain,
+                chain_from: ChainStart::Date(FCOS_PRIOR_FROM),
+            },
+            ..RpmOstree::default()
+        }
+    }
+
+    /// `defaults` with `params` applied.
+    pub fn from_params_over(defaults: RpmOstree, params: &Params) -> Result<Self, StrategyError> {
+        let d = defaults;
+        let mut r = ParamReader::new(d.variant, params);
         let s = RpmOstree {
+            variant: d.variant,
             threshold: r.get("threshold", d.threshold, check::positive_f64)?,
             high_size_share: r.get("high_size_share", d.high_size_share, check::fraction)?,
+            prior: PriorPolicy {
+                prior: r.get("prior", d.prior.prior, check::any)?,
+                chain_from: r.get("chain_from", d.prior.chain_from, check::any)?,
+            },
         };
         r.finish()?;
         Ok(s)
+    }
+
+    pub fn from_params(params: &Params) -> Result<Self, StrategyError> {
+        Self::from_params_over(RpmOstree::default(), params)
     }
 }
 
 impl Strategy for RpmOstree {
     fn name(&self) -> &'static str {
-        "rpm-ostree"
+        self.variant
     }
     fn description(&self) -> &'static str {
-        "ostree-ext's chunker: size outliers by median+MAD, frequency x size buckets, frozen plan"
+        if self.prior.prior == Prior::None {
+            "ostree-ext's chunker: size outliers by median+MAD, frequency x size buckets, every build planned afresh"
+        } else {
+            "ostree-ext's chunker with --previous-build-manifest: the plan frozen from chain_from on"
+        }
+    }
+    fn is_peer(&self) -> bool {
+        true
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
@@ -99,6 +156,16 @@ impl Strategy for RpmOstree {
                 "high_size_share",
                 self.high_size_share,
                 "share of the non-reserved bins given to the largest packages, one each",
+            ),
+            ParamSpec::new(
+                "prior",
+                self.prior.prior,
+                "none: every build planned afresh; chain: keep the previous build's plan",
+            ),
+            ParamSpec::new(
+                "chain_from",
+                self.prior.chain_from,
+                "with prior=chain: start, year, or the first build date YYYY-MM-DD it applies to",
             ),
         ]
     }
@@ -113,9 +180,9 @@ impl Strategy for RpmOstree {
             let names = input.components.iter().map(|c| c.name.clone());
             return Ok(Plan::new(vec![Layer::new(names)]));
         }
-        if let Some(previous) = input.previous {
-            if !previous.is_empty() && previous.len() <= input.max_layers {
-                return Ok(keep_previous(previous, input.components));
+        if let Some(previous) = self.prior.previous(input) {
+            if let Some(kept) = keep_previous(previous, input.components, input.max_layers) {
+                return Ok(kept);
             }
         }
         let items = items(input);
@@ -140,26 +207,29 @@ fn items<'a>(input: &PlanInput<'a>) -> Vec<Item<'a>> {
     items
 }
 
-/// rpm-ostree's change frequency, with the shared fallbacks (see the module doc).
+/// rpm-ostree's change frequency, with the shared fallback (see the module doc).
 fn frequency(c: &Component, newest: Option<Timestamp>, input: &PlanInput) -> u32 {
     if !signal::is_packaged(c.kind) {
         return u32::MAX;
     }
-    let count = if !c.changelog_times.is_empty() {
-        let newest = newest.or(c.build_time).unwrap_or(input.now);
-        signal::count_between(&c.changelog_times, newest - YEAR, Timestamp::MAX)
-    } else if let Some(f) = c.change_frequency {
-        return f;
-    } else {
-        let since = input.now - YEAR;
-        signal::count_between(input.history.changes_of(&c.name), since, input.now)
+    let count = match signal::evidence(c, input) {
+        Evidence::Changelog(times) => {
+            let newest = newest.or(c.build_time).unwrap_or(input.now);
+            signal::count_between(times, newest - YEAR, Timestamp::MAX)
+        }
+        Evidence::Observed(dates) => dates.len(),
+        Evidence::Count(count) => return count,
+        Evidence::Unknown => 0,
     };
     u32::try_from(count).unwrap_or(u32::MAX - 1)
 }
 
-/// The old layers by name, removed components dropped, new ones appended to the last layer. A
-/// name the old plan repeats stays in its first layer (ostree-ext would assert).
-fn keep_previous(previous: &Plan, components: &[Component]) -> Plan {
+/// ostree-ext's `basic_packing_with_prior_build`: the old layers by name, new components
+/// appended to the last layer, removed ones dropped, then the layers left empty dropped except
+/// the last. `None` when the old plan has no layers or its kept layers exceed the budget (the
+/// plan is then recomputed). A name the old plan repeats stays in its first layer (ostree-ext
+/// fails an assertion).
+fn keep_previous(previous: &Plan, components: &[Component], budget: usize) -> Option<Plan> {
     let current: BTreeSet<&str> = components.iter().map(|c| c.name.as_str()).collect();
     let mut before: BTreeSet<&str> = BTreeSet::new();
     let mut layers: Vec<Layer> = previous
@@ -174,10 +244,15 @@ fn keep_previous(previous: &Plan, components: &[Component]) -> Plan {
         })
         .collect();
     let added = current.difference(&before).map(|n| n.to_string());
-    if let Some(last) = layers.last_mut() {
-        last.components.extend(added);
-    }
-    Plan::new(layers)
+    layers.last_mut()?.components.extend(added);
+    let last = layers.len() - 1;
+    let layers: Vec<Layer> = layers
+        .into_iter()
+        .enumerate()
+        .filter(|(i, l)| !l.components.is_empty() || *i == last)
+        .map(|(_, l)| l)
+        .collect();
+    (layers.len() <= budget).then(|| Plan::new(layers))
 }
 
 fn to_plan(bins: Vec<Vec<Item>>) -> Plan {
@@ -209,8 +284,12 @@ impl RpmOstree {
             let limit_ms_bins = bin_size.saturating_sub(limit_hs_bins + reserved).max(1);
             let partitions = self.partitions(&components, limit_hs_bins);
             let low_count = partitions.get(LOW_PARTITION).map_or(0, Vec::len);
-            let pkg_per_bin_ms =
-                components.len().saturating_sub(limit_hs_bins + low_count) / limit_ms_bins;
+            // Unsigned and unchecked in ostree-ext: wraps in a release build (module doc).
+            let pkg_per_bin_ms = components
+                .len()
+                .wrapping_sub(limit_hs_bins)
+                .wrapping_sub(low_count)
+                / limit_ms_bins;
             for (name, pkgs) in &partitions {
                 if name == HIGH_PARTITION {
                     r.extend(pkgs.iter().map(|p| vec![*p]));
@@ -381,7 +460,14 @@ mod tests {
             previous,
             max_layers: 6,
         };
-        let p = RpmOstree::default().plan(&input).unwrap_or_default();
+        let chained = RpmOstree {
+            prior: PriorPolicy {
+                prior: Prior::Chain,
+                chain_from: ChainStart::Start,
+            },
+            ..RpmOstree::default()
+        };
+        let p = chained.plan(&input).unwrap_or_default();
         assert_eq!(p.validate(&sorted, 6), Ok(()));
         p.layers.into_iter().map(|l| l.components).collect()
     }
@@ -434,6 +520,44 @@ mod tests {
         let prev1 = Plan::new(p1.iter().map(|l| Layer::new(l.clone())).collect());
         let p2 = plan(&v2, Some(&prev1));
         assert_eq!(p2.last(), Some(&vec!["pkg5".to_string(), "pkg12".into()]));
+    }
+
+    #[test]
+    fn default_plans_afresh_and_the_prior_variant_keeps_its_plan() {
+        let v0: Vec<Component> = V0.iter().map(|&(n, f, s)| pkg(n, f, s, "0")).collect();
+        let mut sorted = v0.clone();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let odd = Plan::new(vec![
+            Layer::new(sorted.iter().map(|c| c.name.clone())),
+            Layer::default(),
+        ]);
+        let history = ChangeHistory {
+            builds: vec![FCOS_PRIOR_FROM - 7 * rechunk_model::DAY, FCOS_PRIOR_FROM],
+            ..ChangeHistory::default()
+        };
+        let input = PlanInput {
+            components: &sorted,
+            now: FCOS_PRIOR_FROM,
+            history: &history,
+            previous: Some(&odd),
+            max_layers: 6,
+        };
+        let fresh = RpmOstree::default().plan(&input).unwrap_or_default();
+        assert_eq!(fresh.len(), 6, "prior=none ignores the previous plan");
+        // The previous build is a week before the FCOS start date: still planned afresh.
+        let early = RpmOstree::with_prior().plan(&input).unwrap_or_default();
+        assert_eq!(early, fresh);
+        let history = ChangeHistory {
+            builds: vec![FCOS_PRIOR_FROM, FCOS_PRIOR_FROM + 7 * rechunk_model::DAY],
+            ..ChangeHistory::default()
+        };
+        let later = PlanInput {
+            history: &history,
+            now: FCOS_PRIOR_FROM + 7 * rechunk_model::DAY,
+            ..input
+        };
+        let kept = RpmOstree::with_prior().plan(&later).unwrap_or_default();
+        assert_eq!(kept, odd);
     }
 
     #[test]

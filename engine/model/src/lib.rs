@@ -2,9 +2,11 @@
 //!
 //! Data flows one way: a rootfs scan or a history loader produces [`Component`]s grouped in
 //! [`Snapshot`]s; a strategy turns a [`PlanInput`] into a [`Plan`]; the image writer and the
-//! simulator both name a layer by [`layer_key`], so a simulated figure and a built image agree.
+//! simulator both name a layer by [`layer_key`], so a simulated figure and a built image agree;
+//! [`update_cost`] and [`attribute`] say what an update fetches and why, for both.
 //! Nothing here does I/O.
 
+mod attribution;
 mod component;
 mod history;
 mod layer_key;
@@ -12,10 +14,14 @@ mod metrics;
 mod plan;
 mod record;
 
+pub use attribution::{
+    attribute, Attribution, Cause, Change, FetchedLayer, LayerInput, MemberInput, MemberShare,
+    Role, Totals, UpdateInput,
+};
 pub use component::{Component, ComponentKind};
 pub use history::{ChangeHistory, History, Snapshot, RECORD_BUILDS, RECORD_DAYS};
 pub use layer_key::{layer_key, LayerKey};
-pub use metrics::{update_cost, UpdateCost};
+pub use metrics::{fetched_layers, update_cost, UpdateCost};
 pub use plan::{Layer, Plan, PlanError, PlanInput};
 pub use record::{PlanRecord, PLAN_LABEL, PLAN_RECORD_VERSION};
 

@@ -24,6 +24,22 @@ pub struct UpdateCost {
     pub reuse_ratio: f64,
 }
 
+/// Which layers of `new` (by position) a client holding `held` fetches: those whose identity it
+/// does not hold, each identity once (a layer repeated within `new` is fetched at its first
+/// position). The one rule behind [`update_cost`] and [`crate::attribute`].
+pub fn fetched_layers<K: Eq + Hash>(
+    held: impl IntoIterator<Item = K>,
+    new: impl IntoIterator<Item = K>,
+) -> Vec<usize> {
+    let held: HashSet<K> = held.into_iter().collect();
+    let mut seen = HashSet::new();
+    new.into_iter()
+        .enumerate()
+        .filter(|(_, key)| !held.contains(key))
+        .filter_map(|(i, key)| seen.insert(key).then_some(i))
+        .collect()
+}
+
 /// The cost of fetching `new` (layer identity, size) for a client already holding `held`.
 /// A layer repeated within `new` is fetched once.
 pub fn update_cost<K: Eq + Hash>(
@@ -31,19 +47,16 @@ pub fn update_cost<K: Eq + Hash>(
     new: impl IntoIterator<Item = (K, u64)>,
     metadata_bytes: u64,
 ) -> UpdateCost {
-    let held: HashSet<K> = held.into_iter().collect();
-    let mut seen = HashSet::new();
+    let (keys, sizes): (Vec<K>, Vec<u64>) = new.into_iter().unzip();
     let mut cost = UpdateCost {
         metadata_bytes,
+        layers_total: sizes.len(),
+        image_bytes: sizes.iter().sum(),
         ..UpdateCost::default()
     };
-    for (key, size) in new {
-        cost.layers_total += 1;
-        cost.image_bytes += size;
-        if !held.contains(&key) && seen.insert(key) {
-            cost.layers_fetched += 1;
-            cost.download_bytes += size;
-        }
+    for i in fetched_layers(held, keys) {
+        cost.layers_fetched += 1;
+        cost.download_bytes += sizes[i];
     }
     cost.reuse_ratio = if cost.image_bytes == 0 {
         1.0

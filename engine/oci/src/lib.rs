@@ -8,8 +8,9 @@
 //! ([`Compression`]) into a staging layout, and publishes it atomically. The writer depends on
 //! the tree model only, not on how the tree was read.
 //! Reading: [`open_image`] → [`ImageInfo`], then [`previous_plan`], [`image_snapshot`],
-//! [`image_diff`]; [`read_image_tree`] → [`ImageTree`] (the layers applied in order, the files
-//! readable through [`StagedContent`]).
+//! [`image_diff`], [`image_inventory`] (components and layer membership, for release notes);
+//! [`read_image_tree`] → [`ImageTree`] (the layers applied in order, the files readable
+//! through [`StagedContent`]).
 
 mod assign;
 mod compression;
@@ -18,6 +19,7 @@ mod diff;
 mod error;
 mod hashing;
 pub mod interrupt;
+mod inventory;
 mod json;
 mod layer_tar;
 mod layout;
@@ -32,6 +34,9 @@ pub use compression::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use config::{host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL};
 pub use diff::image_diff;
 pub use error::{Error, Result};
+pub use inventory::{
+    image_inventory, ImageComponent, ImageInventory, InventoryFormat, OSTREE_LINUX,
+};
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
 pub use read::{open_image, ImageInfo, LayerInfo};
 pub use reference::{ImageRef, DEFAULT_TAG};

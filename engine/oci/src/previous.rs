@@ -145,7 +145,7 @@ fn from_hhd(image: &ImageInfo, json: &str) -> Result<Option<PreviousPlan>> {
 }
 
 /// Splits a comma-separated list, dropping hhd-dev/rechunk's prefixes and placeholders.
-fn split_names(s: &str) -> Vec<String> {
+pub(crate) fn split_names(s: &str) -> Vec<String> {
     s.split(',')
         .map(|n| {
             let mut n = n.trim();

@@ -51,6 +51,17 @@ impl Image {
         Image { layers, layer_of }
     }
 
+    /// Per layer, the indices of the snapshot's components it holds, in the snapshot's order.
+    pub fn layer_members(&self) -> Vec<Vec<usize>> {
+        let mut members = vec![Vec::new(); self.layers.len()];
+        for (i, &layer) in self.layer_of.iter().enumerate() {
+            if let Some(m) = members.get_mut(layer as usize) {
+                m.push(i);
+            }
+        }
+        members
+    }
+
     /// What a client holding `held` (nothing for a fresh install) downloads to get this image.
     pub fn cost_from(&self, held: Option<&Image>) -> UpdateCost {
         let held_keys = held

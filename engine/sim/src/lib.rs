@@ -11,18 +11,25 @@
 //!   is [`rechunk_model::update_cost`]: the same definitions the image writer and `rechunk diff`
 //!   use, so simulated and built images agree;
 //! - when only part of the history is reported (`first > 0`), strategies still plan every
-//!   version from the start, so their plans and learned history are what they would have been.
+//!   version from the start, so their plans and learned history are what they would have been;
+//! - every strategy is handed its own plan for t−1 from the second version on; whether it uses
+//!   it is the strategy's previous-plan policy (the peers' `prior` and `chain_from` parameters,
+//!   set to what their users run), not the simulator's.
 //!
 //! Oracle rows: `per-package` (one layer per component, unlimited layers) is the packaging
 //! bound. A file-level bound needs file digests, which the lockfile and `rpm -qa` histories do
 //! not have; at component granularity "bytes of the components that changed" is exactly the
 //! `per-package` figure, so it is the bound reported for them.
 
+mod attribution;
 mod client;
 mod image;
 mod stats;
 mod sweep;
 
+pub use attribution::{
+    attribute_update, replay_images, AttributedComponent, AttributedLayer, UpdateAttribution,
+};
 pub use client::{Client, Step};
 pub use image::{compressed, replanned_bytes, Image, COMPRESSION_RATIO, METADATA_BYTES_PER_LAYER};
 pub use stats::{summarize, Summary};
@@ -90,6 +97,9 @@ pub struct Update {
     pub replanned_bytes: u64,
     /// Non-empty layers of the fetched version.
     pub layer_count: usize,
+    /// Which component changes made each fetched layer be fetched (`None` for a fresh install,
+    /// where every layer is new).
+    pub attribution: Option<UpdateAttribution>,
 }
 
 /// Everything measured for one contender.
@@ -101,6 +111,8 @@ pub struct Run {
     pub params: Params,
     pub max_layers: usize,
     pub oracle: bool,
+    /// A port of a deployed tool of the field (see `Strategy::is_peer`).
+    pub peer: bool,
     pub updates: Vec<Update>,
 }
 
@@ -240,6 +252,12 @@ impl Replayer<'_> {
                     compressed_download_bytes: compressed(cost.download_bytes),
                     replanned_bytes: replanned,
                     layer_count: image.layers.len(),
+                    attribution: step.from.map(|f| {
+                        attribute_update(
+                            (&snaps[f], &self.images[f - first]),
+                            (&snaps[step.to], image),
+                        )
+                    }),
                 });
             }
         }
@@ -250,6 +268,7 @@ impl Replayer<'_> {
             params: c.params.clone(),
             max_layers: c.max_layers,
             oracle: c.strategy.is_oracle(),
+            peer: c.strategy.is_peer(),
             updates,
         }
     }
