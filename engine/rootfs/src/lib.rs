@@ -128,7 +128,7 @@ pub fn load_tree(
         group_by_source: opts.group_by_source,
         rules: opts.rules,
     };
-    let ownership = assign_components(&tree, content, &input)?;
+    let ownership = components::assign_indexed(&tree, &index, content, &input)?;
     warnings.extend(verify::verify(
         &tree,
         content,

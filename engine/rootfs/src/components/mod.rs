@@ -152,14 +152,23 @@ pub fn assign_components(
     content: &dyn ContentSource,
     input: &ComponentInput,
 ) -> Result<Ownership, Error> {
-    let index = TreeIndex::new(tree);
+    assign_indexed(tree, &TreeIndex::new(tree), content, input)
+}
+
+/// [`assign_components`] with the tree's index already built.
+pub(crate) fn assign_indexed(
+    tree: &Tree,
+    index: &TreeIndex,
+    content: &dyn ContentSource,
+    input: &ComponentInput,
+) -> Result<Ownership, Error> {
     let accounts = if input.packages.is_empty() {
         Accounts::default()
     } else {
-        Accounts::read(tree, &index, content)?
+        Accounts::read(tree, index, content)?
     };
-    let packages = packages::Packages::new(tree, &index, &accounts, input);
-    let xattr = xattr::XattrComponents::new(tree, &index);
+    let packages = packages::Packages::new(tree, index, &accounts, input);
+    let xattr = xattr::XattrComponents::new(tree, index);
     let rpmdb = unowned::RpmdbDirs::new(input.rpmdb_dirs);
     let sources: [&dyn ComponentSource; 6] = [
         &xattr,
