@@ -30,9 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a re-layered OCI image from a root filesystem (the default action).
+    /// Write a re-layered OCI image from a root filesystem or an image (the default action).
     Build(cmd::build::Args),
-    /// Scan a root filesystem: components, sizes, unowned files, rpm -V style warnings.
+    /// Scan a root filesystem or an image: components, sizes, unowned files, rpm -V warnings.
     Scan(cmd::scan::Args),
     /// Print the plan a strategy makes, without writing an image.
     Plan(cmd::plan::Args),
@@ -76,19 +76,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--rootfs` and `--output` are optional at the clap level (they double as top-level options),
-/// so their absence is reported here, as the usage error (exit 2) it is.
+/// The input (`--rootfs` or `--from`) and `--output` are optional at the clap level (they
+/// double as top-level options), so their absence is reported here, as the usage error (exit 2)
+/// it is.
 fn require_build_inputs(cli: &Cli) {
     let args = match &cli.command {
         None => &cli.build,
         Some(Command::Build(args)) => args,
         Some(_) => return,
     };
-    if args.rootfs.is_some() && args.output.is_some() {
+    let has_input = args.rootfs.is_some() || args.from.is_some();
+    if has_input && args.output.is_some() {
         return;
     }
     let mut command = Cli::command();
-    if cli.command.is_none() && args.rootfs.is_none() && args.output.is_none() {
+    if cli.command.is_none() && !has_input && args.output.is_none() {
         // A bare `rechunk`: show what it can do.
         let _ = command.print_help();
         std::process::exit(2);
@@ -96,7 +98,8 @@ fn require_build_inputs(cli: &Cli) {
     command
         .error(
             clap::error::ErrorKind::MissingRequiredArgument,
-            "building an image needs --rootfs DIR and --output oci:DIR[:TAG] (or oci-archive:FILE[:TAG])",
+            "building an image needs --rootfs DIR or --from IMAGE, and --output oci:DIR[:TAG] \
+             (or oci-archive:FILE[:TAG])",
         )
         .exit()
 }

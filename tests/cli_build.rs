@@ -3,13 +3,11 @@
 
 mod fixture;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use fixture::Fixture;
-use rechunk_rootfs::{scan, EntryKind, InodeId, ScanOptions, Tree};
+use fixture::{differences, scan_tree, Fixture};
 use serde_json::Value;
 
 const EPOCH: &str = "1700000000";
@@ -43,82 +41,6 @@ fn layer_digests(v: &Value) -> Vec<String> {
         .iter()
         .map(|l| l["digest"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn scan_tree(root: &Path) -> Tree {
-    scan(root, &ScanOptions::default()).expect("scan").tree
-}
-
-/// Differences between the input tree and the unpacked one: kind, mode, owner, size, content,
-/// symlink target, xattrs (minus `security.selinux`), clamped file mtimes, hardlink groups.
-fn differences(a: &Tree, b: &Tree, clamp: i64) -> Vec<String> {
-    type Key = (
-        EntryKind,
-        u32,
-        u32,
-        u32,
-        u64,
-        Vec<(std::ffi::OsString, Vec<u8>)>,
-        i64,
-    );
-    let norm = |t: &Tree| -> BTreeMap<PathBuf, Key> {
-        t.entries
-            .iter()
-            .map(|e| {
-                let x = e
-                    .xattrs
-                    .iter()
-                    .filter(|(n, _)| n != "security.selinux")
-                    .cloned()
-                    .collect();
-                let mtime = if e.kind == EntryKind::Regular {
-                    e.mtime.min(clamp)
-                } else {
-                    0
-                };
-                (
-                    e.path.clone(),
-                    (e.kind.clone(), e.mode, e.uid, e.gid, e.size, x, mtime),
-                )
-            })
-            .collect()
-    };
-    let (na, nb) = (norm(a), norm(b));
-    let mut diffs = Vec::new();
-    for (p, ka) in &na {
-        match nb.get(p) {
-            None => diffs.push(format!("{}: missing after unpack", p.display())),
-            Some(kb) if kb != ka => diffs.push(format!("{}: {ka:?} vs {kb:?}", p.display())),
-            Some(_) if ka.0 == EntryKind::Regular => {
-                if fs::read(a.root.join(p)).unwrap() != fs::read(b.root.join(p)).unwrap() {
-                    diffs.push(format!("{}: content differs", p.display()));
-                }
-            }
-            Some(_) => {}
-        }
-    }
-    for p in nb.keys().filter(|p| !na.contains_key(*p)) {
-        diffs.push(format!("{}: only after unpack", p.display()));
-    }
-    let groups = |t: &Tree| {
-        let mut g: BTreeMap<InodeId, Vec<PathBuf>> = BTreeMap::new();
-        for e in &t.entries {
-            if let Some(id) = e.hardlink {
-                g.entry(id).or_default().push(e.path.clone());
-            }
-        }
-        let mut v: Vec<_> = g.into_values().collect();
-        v.sort();
-        v
-    };
-    if groups(a) != groups(b) {
-        diffs.push(format!(
-            "hardlink groups {:?} vs {:?}",
-            groups(a),
-            groups(b)
-        ));
-    }
-    diffs
 }
 
 #[test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 fn load_with(f: &Fixture, clamp_mtime: Option<i64>) -> LoadedRoot {
     let opts = LoadOptions {
-        clamp_mtime,
+        rules: rechunk_rootfs::WriteRules { clamp_mtime },
         ..LoadOptions::default()
     };
     load(&f.root, &opts).expect("fixture loads")

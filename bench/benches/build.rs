@@ -24,6 +24,7 @@ use rechunk_datasets::synthetic::{generate_cached, Spec};
 use rechunk_model::{ChangeHistory, Layer, Plan, PlanRecord, PLAN_RECORD_VERSION};
 use rechunk_oci::{build_image, component_versions, BuildRequest, Compression, ImageRef};
 use rechunk_rootfs::{load, LoadOptions, LoadedRoot};
+use rechunk_tree::{DirSource, WriteRules};
 
 const SPEC: Spec = Spec {
     seed: 7,
@@ -45,7 +46,9 @@ fn tree() -> (PathBuf, LoadedRoot) {
     let loaded = load(
         &root,
         &LoadOptions {
-            clamp_mtime: Some(EPOCH),
+            rules: WriteRules {
+                clamp_mtime: Some(EPOCH),
+            },
             ..LoadOptions::default()
         },
     )
@@ -73,8 +76,10 @@ fn write_one_layer(loaded: &LoadedRoot, plan: &Plan, compression: Compression, o
         history: ChangeHistory::default(),
     };
     let output = ImageRef::parse_output(&format!("oci:{}", out.display())).expect("output ref");
+    let content = DirSource::open(&loaded.tree.root).expect("open the tree");
     let report = build_image(&BuildRequest {
         tree: &loaded.tree,
+        content: &content,
         components: &loaded.components,
         owner: &loaded.owner,
         plan,
@@ -83,7 +88,9 @@ fn write_one_layer(loaded: &LoadedRoot, plan: &Plan, compression: Compression, o
         compression,
         jobs: 1,
         created: EPOCH,
-        clamp_mtime: Some(EPOCH),
+        rules: WriteRules {
+            clamp_mtime: Some(EPOCH),
+        },
         labels: &[],
         base_config: None,
         progress: None,
@@ -145,13 +152,28 @@ fn main() {
         }
     }
     let mb = bytes as f64 / 1e6;
+    let mut md = format!(
+        "### Writing one layer\n\n\
+         A {} MiB generated tree written as one layer on one thread (tar, sha256 of the tar, \
+         compressor, sha256 of the blob) against `tar -cf - DIR | TOOL`, alternating, fastest \
+         of 5:\n\n| compression | rechunk | `tar \\| tool` | time ratio |\n|---|---|---|---|\n",
+        bytes >> 20
+    );
     for (name, _, stage) in MODES {
         let (ours, tool) = best[name];
-        println!(
-            "{name}: rechunk {:.0} MB/s, `tar | {stage}` {:.0} MB/s, time ratio {:.2}",
+        md.push_str(&format!(
+            "| {name} | {:.0} MB/s | {:.0} MB/s (`{stage}`) | {:.2} |\n",
             mb / ours,
             mb / tool,
             ours / tool
-        );
+        ));
     }
+    print!("{md}");
+    let path = rechunk_bench::write_result(
+        "build-layer",
+        "cargo bench -p rechunk-bench --bench build",
+        &md,
+    )
+    .expect("writing the result");
+    println!("written to {}", path.display());
 }

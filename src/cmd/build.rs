@@ -1,6 +1,6 @@
-//! `rechunk build` (also the default action): scan a root filesystem, plan its layers with a
-//! strategy (keeping a previous image's plan stable when given), and write a reproducible OCI
-//! image.
+//! `rechunk build` (also the default action): load a root filesystem or an existing image,
+//! plan its layers with a strategy (keeping a previous image's plan stable when given), and
+//! write a reproducible OCI image.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,26 +10,36 @@ use anyhow::{bail, Context};
 use rechunk_model::PLAN_RECORD_VERSION;
 use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
-    build_image, component_versions, interrupt, open_image, previous_plan, BuildRequest,
-    Compression, ImageRef, PreviousPlan, Progress,
+    build_image, component_versions, default_tmpdir, interrupt, open_image, previous_plan,
+    BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
 };
 use rechunk_strategies::parse_param;
+use rechunk_tree::WriteRules;
 use serde_json::Value;
 
 use super::common::{
-    build_date, human_bytes, load_rootfs, progress_bar, source_date_epoch, LoadArgs,
+    build_date, human_bytes, load_input, progress_bar, source_date_epoch, Input, LoadArgs, Loaded,
 };
 
 /// Docker and most registries refuse images with more layers than this.
 const DOCKER_LAYER_LIMIT: usize = 127;
 
 /// Options of `rechunk build`. All optional at the clap level because they are also the
-/// top-level options of the default action; `--rootfs` and `--output` are checked in `run`.
+/// top-level options of the default action; the input and `--output` are checked in `run`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Root filesystem to re-layer (required).
-    #[arg(long, value_name = "DIR")]
+    /// Root filesystem to re-layer (this or --from is required).
+    #[arg(long, value_name = "DIR", conflicts_with = "from")]
     pub rootfs: Option<PathBuf>,
+    /// Existing image to re-layer, read without root or podman: oci:DIR[:TAG],
+    /// oci-archive:FILE[:TAG] or docker-archive:FILE (what `podman save` writes). Its config
+    /// (env, cmd, entrypoint, labels, architecture) is carried over unless --config is given.
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
+    /// Where --from copies the files of compressed layers while building (one copy of what
+    /// survives, removed at the end) [default: the directory the output is written in].
+    #[arg(long, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
     /// Where to write the image (required): oci:DIR[:TAG] or oci-archive:FILE[:TAG]. TAG
     /// defaults to `latest`; an existing OCI layout DIR gets the tag added.
     #[arg(long, short = 'o', value_name = "REF")]
@@ -53,11 +63,13 @@ pub struct Args {
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub labels: Vec<(String, String)>,
     /// Config to carry over (env, cmd, entrypoint, labels, architecture): an OCI image config
-    /// JSON file, or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG]) whose config is used.
+    /// JSON file, or an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE)
+    /// whose config is used;
+    /// replaces the --from image's config.
     #[arg(long, value_name = "FILE|IMAGE")]
     pub config: Option<String>,
-    /// The image this one updates (oci:, oci-archive: or a manifest/config/`skopeo inspect`
-    /// JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
+    /// The image this one updates (oci:, oci-archive:, docker-archive: or a
+    /// manifest/config/`skopeo inspect` JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
     /// handed to the strategy to keep unchanged layers identical.
     #[arg(long, value_name = "IMAGE")]
     pub previous: Option<String>,
@@ -71,13 +83,15 @@ fn parse_compression(s: &str) -> Result<Compression, String> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let Some(rootfs) = args.rootfs.clone() else {
-        bail!("--rootfs DIR is required (see `rechunk build --help`)");
-    };
     let Some(output) = args.output.as_deref() else {
         bail!("--output oci:DIR[:TAG] or oci-archive:FILE[:TAG] is required");
     };
     let output = ImageRef::parse_output(output)?;
+    let tmpdir = args
+        .tmpdir
+        .clone()
+        .unwrap_or_else(|| default_tmpdir(&output));
+    let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
     let params = args.params.iter().cloned().collect();
     let jobs = args
         .jobs
@@ -104,13 +118,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
 
-    let loaded = load_rootfs(&rootfs, &args.load, false)?;
+    let Loaded {
+        root: loaded,
+        content,
+        image,
+    } = load_input(&input, &args.load, false)?;
+    let base_config = base_config.or_else(|| image.as_ref().map(|(config, _)| config.clone()));
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
     }
     let history = history_with(&previous, &loaded.components, created);
     let plan = strategy
-        .plan(&PlanInput {
+        .plan_checked(&PlanInput {
             components: &loaded.components,
             now: created,
             history: &history,
@@ -118,8 +137,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_layers: args.max_layers,
         })
         .with_context(|| format!("planning with strategy {}", args.strategy))?;
-    plan.validate(&loaded.components, args.max_layers)
-        .with_context(|| format!("strategy {} made an invalid plan", args.strategy))?;
+    if plan.len() > args.max_layers {
+        tracing::warn!(
+            "strategy {} ignores the layer budget (an oracle): the plan has {} layers",
+            args.strategy,
+            plan.len()
+        );
+    }
     let record = PlanRecord {
         version: PLAN_RECORD_VERSION,
         strategy: args.strategy.clone(),
@@ -151,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     interrupt::install_handlers();
     let report = build_image(&BuildRequest {
         tree: &loaded.tree,
+        content: content.as_ref(),
         components: &loaded.components,
         owner: &loaded.owner,
         plan: &plan,
@@ -159,7 +184,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         compression: args.compression,
         jobs,
         created,
-        clamp_mtime: source_date_epoch,
+        rules: WriteRules {
+            clamp_mtime: source_date_epoch,
+        },
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),
@@ -170,6 +197,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let content: u64 = report.layers.iter().map(|l| l.content_bytes).sum();
     let largest = report.layers.iter().map(|l| l.size).max().unwrap_or(0);
     eprintln!("wrote {}", report.reference);
+    eprintln!("  input       {}", input.describe());
+    if let Some((_, staged)) = &image {
+        eprintln!(
+            "  staged      {} copied out of compressed layers{}, {} read in place from \
+             uncompressed ones; compressed layers read twice {}, read once {}",
+            human_bytes(staged.staged_bytes),
+            staged.dir.as_ref().map_or(String::new(), |d| format!(
+                " (into {}, removed)",
+                d.display()
+            )),
+            human_bytes(staged.in_place_bytes),
+            staged.layers_read_twice,
+            staged.layers_read_once
+        );
+    }
     eprintln!("  manifest    {}", report.manifest_digest);
     eprintln!(
         "  layers      {} of at most {} ({} plan layers), strategy {}{}",
@@ -256,7 +298,10 @@ fn read_previous(s: &str) -> anyhow::Result<Option<PreviousPlan>> {
 /// `--config`: an image reference, or a JSON file holding an image config (or just its
 /// `config` section).
 fn read_config(s: &str) -> anyhow::Result<Value> {
-    if s.starts_with("oci:") || s.starts_with("oci-archive:") {
+    if ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|p| s.starts_with(p))
+    {
         let reference = ImageRef::parse(s)?;
         let image = open_image(&reference).with_context(|| format!("reading {reference}"))?;
         return image

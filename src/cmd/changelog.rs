@@ -14,7 +14,7 @@ use rechunk_changelog::{
     default_major, Changelog, Download, Inventory, Layout, LayoutLayer, MajorSpec, Record, Unit,
 };
 use rechunk_model::{Component, History};
-use rechunk_oci::{image_diff, image_inventory, open_image, Image, ImageRef, InventoryFormat};
+use rechunk_oci::{image_diff, image_inventory, open_image, ImageInfo, ImageRef, InventoryFormat};
 use rechunk_sim::{replay_images, Contender};
 use rechunk_strategies::{by_name, parse_param, Params};
 
@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn from_images(old: &str, new: &str, major: &[MajorSpec]) -> Result<Changelog> {
-    let open = |s: &str| -> Result<Image> {
+    let open = |s: &str| -> Result<ImageInfo> {
         let r = ImageRef::parse(s)?;
         open_image(&r).with_context(|| format!("reading image {r}"))
     };
@@ -152,7 +152,7 @@ fn from_images(old: &str, new: &str, major: &[MajorSpec]) -> Result<Changelog> {
 }
 
 /// An image's components and layers as the changelog reads them.
-fn image_side(image: &Image) -> Result<(Inventory, Layout)> {
+fn image_side(image: &ImageInfo) -> Result<(Inventory, Layout)> {
     let found = image_inventory(image)
         .with_context(|| format!("reading the components of {}", image.source))?;
     let id = image

@@ -1,16 +1,19 @@
-//! What several subcommands share: the rootfs loading options and a load with a progress
-//! spinner, the build date (`SOURCE_DATE_EPOCH`), stdout that tolerates a closed pipe, and
-//! human-readable sizes.
+//! What several subcommands share: where the tree comes from (`--rootfs DIR` or `--from
+//! IMAGE`) and its loading with a progress spinner, the build date (`SOURCE_DATE_EPOCH`),
+//! stdout that tolerates a closed pipe, and human-readable sizes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_model::Timestamp;
-use rechunk_rootfs::{load, LoadOptions, LoadedRoot};
+use rechunk_oci::{interrupt, read_image_tree, FromOptions, ImageRef, StageReport};
+use rechunk_rootfs::{load, load_tree, LoadOptions, LoadedRoot, Scan, Warning, WarningKind};
+use rechunk_tree::{ContentSource, DirSource, WriteRules};
+use serde_json::Value;
 
 /// How a root filesystem is loaded (`build`, `scan`, `plan --rootfs`).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -26,25 +29,156 @@ pub struct LoadArgs {
     pub group_by_source: bool,
 }
 
-/// Loads `root` (scan, rpmdb, components) with an entry counter on stderr.
-pub fn load_rootfs(root: &Path, args: &LoadArgs, verify_digests: bool) -> Result<LoadedRoot> {
-    let count = Arc::new(AtomicU64::new(0));
-    let opts = LoadOptions {
+/// Where the tree to re-layer comes from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A root filesystem directory (`--rootfs`).
+    Rootfs(PathBuf),
+    /// An existing image (`--from`), its files staged under the directory given.
+    Image {
+        reference: ImageRef,
+        tmpdir: PathBuf,
+    },
+}
+
+impl Input {
+    /// `--rootfs` or `--from` (exactly one); `tmpdir` is where `--from` stages files.
+    pub fn new(rootfs: Option<&Path>, from: Option<&str>, tmpdir: PathBuf) -> Result<Input> {
+        match (rootfs, from) {
+            (Some(dir), None) => Ok(Input::Rootfs(dir.to_path_buf())),
+            (None, Some(image)) => {
+                let reference = ImageRef::parse(image)?;
+                if matches!(reference, ImageRef::Json(_)) {
+                    bail!(
+                        "--from {image}: a JSON file holds no layers; give oci:DIR[:TAG], \
+                         oci-archive:FILE[:TAG] or docker-archive:FILE"
+                    );
+                }
+                Ok(Input::Image { reference, tmpdir })
+            }
+            (Some(_), Some(_)) => bail!("give --rootfs DIR or --from IMAGE, not both"),
+            (None, None) => bail!("give --rootfs DIR or --from IMAGE"),
+        }
+    }
+
+    /// For messages and reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Rootfs(dir) => dir.display().to_string(),
+            Input::Image { reference, .. } => reference.to_string(),
+        }
+    }
+}
+
+/// A loaded input: its components, how to read its files, and for an image what it brought.
+pub struct Loaded {
+    pub root: LoadedRoot,
+    pub content: Box<dyn ContentSource>,
+    /// The image's config (to carry over) and what staging its files cost.
+    pub image: Option<(Value, StageReport)>,
+}
+
+/// Loads an input (walk or image layers, rpmdb, components) with a counter on stderr.
+pub fn load_input(input: &Input, args: &LoadArgs, verify_digests: bool) -> Result<Loaded> {
+    match input {
+        Input::Rootfs(root) => {
+            let root_loaded = load_rootfs(root, args, verify_digests)?;
+            let content = DirSource::open(&root_loaded.tree.root)
+                .with_context(|| format!("opening {}", root.display()))?;
+            Ok(Loaded {
+                root: root_loaded,
+                content: Box::new(content),
+                image: None,
+            })
+        }
+        Input::Image { reference, tmpdir } => load_image(reference, tmpdir, args, verify_digests),
+    }
+}
+
+fn load_options(args: &LoadArgs, verify_digests: bool) -> Result<LoadOptions> {
+    Ok(LoadOptions {
         skip_special_files: args.skip_special_files,
         keep_going: args.keep_going,
         group_by_source: args.group_by_source,
         verify_digests,
+        progress: None,
+        tmpdir: None,
+        rules: WriteRules {
+            clamp_mtime: source_date_epoch()?,
+        },
+    })
+}
+
+/// Loads `root` (scan, rpmdb, components) with an entry counter on stderr.
+fn load_rootfs(root: &Path, args: &LoadArgs, verify_digests: bool) -> Result<LoadedRoot> {
+    let count = Arc::new(AtomicU64::new(0));
+    let opts = LoadOptions {
         progress: Some(count.clone()),
-        clamp_mtime: source_date_epoch()?,
+        ..load_options(args, verify_digests)?
     };
     // Every load error names its full path already; the context says which step failed.
-    with_counter(&count, || load(root, &opts))
+    with_counter(&count, "scanning", || load(root, &opts))
         .with_context(|| format!("scanning {}", root.display()))
 }
 
+/// Reads an image's layers into a tree (files staged under `tmpdir`), then its rpmdb and
+/// components.
+fn load_image(
+    reference: &ImageRef,
+    tmpdir: &Path,
+    args: &LoadArgs,
+    verify_digests: bool,
+) -> Result<Loaded> {
+    // Ctrl-C while staging stops it and removes the staging directory.
+    interrupt::install_handlers();
+    let count = Arc::new(AtomicU64::new(0));
+    let from = FromOptions {
+        tmpdir: tmpdir.to_path_buf(),
+        skip_special_files: args.skip_special_files,
+        entries: Some(count.clone()),
+        staged: None,
+    };
+    let image = with_counter(&count, "reading layers", || {
+        read_image_tree(reference, &from)
+    })
+    .with_context(|| format!("reading {reference}"))?;
+    let warnings = image
+        .warnings
+        .iter()
+        .map(|(path, message)| Warning {
+            kind: WarningKind::Skipped,
+            path: image.tree.root.join(path),
+            message: message.clone(),
+        })
+        .collect();
+    let scanned = Scan {
+        tree: image.tree,
+        skipped: image.skipped,
+        warnings,
+    };
+    let opts = LoadOptions {
+        tmpdir: Some(tmpdir.to_path_buf()),
+        ..load_options(args, verify_digests)?
+    };
+    let root = load_tree(scanned, &image.content, &opts)
+        .with_context(|| format!("reading the tree of {reference}"))?;
+    if interrupt::requested() {
+        // Dropping the staged content removes the staging directory.
+        return Err(rechunk_oci::Error::Interrupted)
+            .with_context(|| format!("reading {reference}"));
+    }
+    Ok(Loaded {
+        root,
+        content: Box::new(image.content),
+        image: Some((image.config, image.report)),
+    })
+}
+
 /// Runs `work` while a spinner shows `count` (hidden when stderr is not a terminal).
-fn with_counter<T>(count: &Arc<AtomicU64>, work: impl FnOnce() -> T) -> T {
-    let bar = progress_bar("{spinner} scanning: {pos} entries ({per_sec}, {elapsed})");
+fn with_counter<T>(count: &Arc<AtomicU64>, what: &str, work: impl FnOnce() -> T) -> T {
+    let bar = progress_bar(&format!(
+        "{{spinner}} {what}: {{pos}} entries ({{per_sec}}, {{elapsed}})"
+    ));
     let done = Arc::new(AtomicBool::new(false));
     let ticker = {
         let (bar, count, done) = (bar.clone(), count.clone(), done.clone());

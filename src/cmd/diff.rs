@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let open = |s: &str| -> anyhow::Result<rechunk_oci::Image> {
+    let open = |s: &str| -> anyhow::Result<rechunk_oci::ImageInfo> {
         let r = ImageRef::parse(s)?;
         open_image(&r).with_context(|| format!("reading image {r}"))
     };

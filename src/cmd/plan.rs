@@ -1,5 +1,5 @@
-//! `rechunk plan`: the plan a strategy makes for a root filesystem or an rpm-ostree contentmeta
-//! file (layers, their components and sizes), without writing an image.
+//! `rechunk plan`: the plan a strategy makes for a root filesystem, an image or an rpm-ostree
+//! contentmeta file (layers, their components and sizes), without writing an image.
 
 use std::path::{Path, PathBuf};
 
@@ -8,19 +8,27 @@ use rechunk_model::{ChangeHistory, Component, Plan, PlanInput, Snapshot, Timesta
 use rechunk_strategies::{by_name, parse_param, Params};
 use serde::Serialize;
 
-use super::common::{build_date, human_bytes, load_rootfs, print_stdout, LoadArgs};
+use super::common::{build_date, human_bytes, load_input, print_stdout, Input, LoadArgs};
 
 /// Options of `rechunk plan`.
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["rootfs", "contentmeta"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["rootfs", "from", "contentmeta"])))]
 #[command(after_help = "Examples:\n  \
     rechunk plan --rootfs /rootfs --strategy cluster --max-layers 64\n  \
+    rechunk plan --from oci-archive:built.tar --json\n  \
     rechunk plan --contentmeta contentmeta.json.gz --strategy rpm-ostree --json\n  \
     rechunk plan --contentmeta contentmeta.json --strategy chunkah --param size_threshold=2")]
 pub struct Args {
     /// Root filesystem to plan (its rpm database gives the packages).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// Image to plan: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
+    /// Where --from copies the files of compressed layers while it runs [default: the system's
+    /// temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
     /// rpm-ostree contentmeta JSON (`--write-contentmeta-json`, optionally gzip) instead of a
     /// root filesystem.
     #[arg(long, value_name = "FILE")]
@@ -37,7 +45,7 @@ pub struct Args {
     /// Print JSON: {"layers": [{"components": [...], "size": N}, ...], ...}.
     #[arg(long)]
     pub json: bool,
-    /// How --rootfs is loaded.
+    /// How --rootfs or --from is loaded.
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -65,10 +73,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     let params: Params = args.params.iter().cloned().collect();
     let strategy = by_name(&args.strategy, &params)?;
-    let (components, now) = match (&args.rootfs, &args.contentmeta) {
-        (_, Some(file)) => from_contentmeta(file)?,
-        (Some(root), None) => from_rootfs(root, &args)?,
-        (None, None) => bail!("give --rootfs DIR or --contentmeta FILE"),
+    let (components, now) = match &args.contentmeta {
+        Some(file) => from_contentmeta(file)?,
+        None => {
+            let tmpdir = args.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+            let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
+            from_input(&input, &args)?
+        }
     };
     let mut history = ChangeHistory::default();
     history.observe(&Snapshot::new("plan", now, components.clone()));
@@ -80,10 +91,8 @@ pub fn run(args: Args) -> Result<()> {
         max_layers: args.max_layers,
     };
     let plan = strategy
-        .plan(&input)
+        .plan_checked(&input)
         .with_context(|| format!("planning with strategy {}", args.strategy))?;
-    plan.validate(&components, strategy.checked_budget(args.max_layers))
-        .with_context(|| format!("strategy {} made an invalid plan", args.strategy))?;
     let sizes = layer_sizes(&plan, &components);
     if args.json {
         let json = PlanJson {
@@ -118,9 +127,10 @@ fn from_contentmeta(file: &Path) -> Result<(Vec<Component>, Timestamp)> {
     Ok((components, now))
 }
 
-/// Components of a scanned root filesystem; "now" is SOURCE_DATE_EPOCH or the current time.
-fn from_rootfs(root: &Path, args: &Args) -> Result<(Vec<Component>, Timestamp)> {
-    let loaded = load_rootfs(root, &args.load, false)?;
+/// Components of a root filesystem or an image; "now" is SOURCE_DATE_EPOCH or the current
+/// time.
+fn from_input(input: &Input, args: &Args) -> Result<(Vec<Component>, Timestamp)> {
+    let loaded = load_input(input, &args.load, false)?.root;
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
     }

@@ -1,5 +1,6 @@
-//! `rechunk scan`: load a root filesystem and report its packages, components, unowned
-//! content, skipped paths and `rpm -V` style warnings, as a table or as one JSON object.
+//! `rechunk scan`: load a root filesystem or an image and report its packages, components,
+//! unowned content, skipped paths and `rpm -V` style warnings, as a table or as one JSON
+//! object.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,14 +10,22 @@ use rechunk_model::ComponentKind;
 use rechunk_rootfs::{LoadedRoot, Rule};
 use serde::Serialize;
 
-use super::common::{load_rootfs, print_stdout, LoadArgs};
+use super::common::{load_input, print_stdout, Input, LoadArgs};
 
 /// Options of `rechunk scan`.
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["rootfs", "from"])))]
 pub struct Args {
     /// Root filesystem to scan (a directory).
     #[arg(long, value_name = "DIR")]
-    pub rootfs: PathBuf,
+    pub rootfs: Option<PathBuf>,
+    /// Image to scan: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
+    #[arg(long, value_name = "IMAGE")]
+    pub from: Option<String>,
+    /// Where --from copies the files of compressed layers while it runs [default: the system's
+    /// temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
     /// Print one JSON object (packages, components, unowned totals, skipped, warnings, drift).
     #[arg(long)]
     pub json: bool,
@@ -29,8 +38,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let loaded = load_rootfs(&args.rootfs, &args.load, !args.no_verify)?;
-    let report = Report::new(&args, &loaded);
+    let tmpdir = args.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
+    let loaded = load_input(&input, &args.load, !args.no_verify)?;
+    let report = Report::new(&input, &loaded.root);
     let mut out = Vec::new();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -90,7 +101,7 @@ struct Report<'a> {
 }
 
 impl<'a> Report<'a> {
-    fn new(args: &Args, l: &'a LoadedRoot) -> Self {
+    fn new(input: &Input, l: &'a LoadedRoot) -> Self {
         let packages = l
             .packages
             .iter()
@@ -117,7 +128,7 @@ impl<'a> Report<'a> {
             .collect();
         let (total, unowned, unowned_by_rule) = totals(l);
         Report {
-            rootfs: args.rootfs.display().to_string(),
+            rootfs: input.describe(),
             rpmdb: l.rpmdb.as_ref().map(|p| p.display().to_string()),
             packages,
             components,

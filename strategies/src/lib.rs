@@ -23,7 +23,7 @@ pub use prior::{ChainStart, Prior, PriorPolicy};
 pub use registry::{by_name, names, parse_param, registry, ParamReader, ParamSpec, Params};
 pub use rpm_ostree::RpmOstree;
 
-use rechunk_model::{Plan, PlanInput};
+use rechunk_model::{Plan, PlanError, PlanInput};
 
 /// Why a strategy could not plan.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub enum StrategyError {
     },
     #[error("layer budget must be at least 1")]
     ZeroBudget,
+    #[error("strategy {strategy} made an invalid plan: {source}")]
+    InvalidPlan { strategy: String, source: PlanError },
 }
 
 /// A layering strategy. Implementations must be deterministic: the same input gives the same
@@ -77,4 +79,16 @@ pub trait Strategy: Send + Sync {
     /// Places every component of `input` exactly once in at most `input.max_layers` layers
     /// (oracles excepted).
     fn plan(&self, input: &PlanInput) -> Result<Plan, StrategyError>;
+    /// [`Strategy::plan`], then the plan checked against its input (every component exactly
+    /// once, nothing unknown, at most [`Strategy::checked_budget`] layers): the one path
+    /// `build`, `plan` and the simulator take.
+    fn plan_checked(&self, input: &PlanInput) -> Result<Plan, StrategyError> {
+        let plan = self.plan(input)?;
+        plan.validate(input.components, self.checked_budget(input.max_layers))
+            .map_err(|source| StrategyError::InvalidPlan {
+                strategy: self.name().to_owned(),
+                source,
+            })?;
+        Ok(plan)
+    }
 }

@@ -15,26 +15,10 @@
 //! and the RSS (target ≤ 512 MiB). `--only-zstd` skips the gzip contenders.
 
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
-use anyhow::{bail, Context};
-
-/// What the tree generator makes.
-struct TreeSpec {
-    packages: usize,
-    total_bytes: u64,
-}
-
-/// One measured command: wall time, CPU time (user + sys, children included), peak RSS (KiB)
-/// when measured.
-struct Measure {
-    seconds: f64,
-    cpu_seconds: f64,
-    max_rss_kib: Option<u64>,
-}
+use anyhow::bail;
+use rechunk_bench::harness::{du, generate, shell, time_command, timed, Measure, TreeSpec};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -112,11 +96,17 @@ fn main() -> anyhow::Result<()> {
         bail!("no measurement");
     };
 
-    println!(
-        "| mode | rechunk build | baseline | time ratio (target ≤ 1.2) | CPU time ratio | \
-         rechunk peak RSS (target ≤ 512 MiB) |"
+    let mut md = format!(
+        "### Building an image\n\n\
+         A generated {:.2} GiB tree ({} `user.component`-tagged components, binary-like content), \
+         re-layered by the whole release `rechunk` build (scan, plan with `cluster`, 64 layers \
+         written with `--jobs 2`) against the plain tools on the same warm tree, alternating, \
+         fastest of {runs} rounds; CPU time (user + sys) and peak RSS from `/usr/bin/time`:\n\n\
+         | mode | rechunk build | baseline | time ratio (target ≤ 1.2) | CPU time ratio | \
+         rechunk peak RSS (target ≤ 512 MiB) |\n|---|---|---|---|---|---|\n",
+        bytes as f64 / (1u64 << 30) as f64,
+        spec.packages
     );
-    println!("|---|---|---|---|---|---|");
     let mut rows = vec![(
         "zstd:3",
         &ours_zstd,
@@ -127,9 +117,9 @@ fn main() -> anyhow::Result<()> {
         rows.push(("gzip:6", ours, base, "`tar -cf - DIR \\| pigz -6 -p 2`"));
     }
     for (mode, ours, base, name) in rows {
-        println!(
+        md.push_str(&format!(
             "| {mode} | {:.2} s ({:.2} s CPU) | {:.2} s ({:.2} s CPU) {name} | {:.2} | {:.2} | \
-             {} MiB |",
+             {} MiB |\n",
             ours.seconds,
             ours.cpu_seconds,
             base.seconds,
@@ -138,59 +128,21 @@ fn main() -> anyhow::Result<()> {
             ours.cpu_seconds / base.cpu_seconds,
             ours.max_rss_kib
                 .map_or("?".into(), |k| (k / 1024).to_string())
-        );
+        ));
     }
-    println!(
-        "`rechunk scan` alone (scan and content digests, before any layer is written): {:.2} s \
-         ({:.2} s CPU)",
+    md.push_str(&format!(
+        "\n`rechunk scan` alone (walk and content digests, before any layer is written): \
+         {:.2} s ({:.2} s CPU).\n",
         scan_alone.seconds, scan_alone.cpu_seconds
+    ));
+    print!("{md}");
+    let command = format!(
+        "cargo run --release -p rechunk-bench --bin build-bench -- --runs {runs}{}",
+        if only_zstd { " --only-zstd" } else { "" }
     );
+    let path = rechunk_bench::write_result("build", &command, &md)?;
+    println!("written to {}", path.display());
     Ok(())
-}
-
-/// Runs `cmd` under `/usr/bin/time` (Debian package `time`): wall time from here, CPU time and
-/// peak RSS from it (children included: bash waits for the whole pipeline).
-fn timed(cmd: &mut Command, stats: &Path, what: &str) -> anyhow::Result<Measure> {
-    let t = Instant::now();
-    let out = cmd
-        .output()
-        .context("running /usr/bin/time (Debian package `time`)")?;
-    let seconds = t.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = fs::read_to_string(stats)?;
-    let fields: Vec<&str> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    let (Some(rss), Some(user), Some(sys)) = (num(0), num(1), num(2)) else {
-        bail!("{what}: unexpected /usr/bin/time output {text:?}");
-    };
-    Ok(Measure {
-        seconds,
-        cpu_seconds: user + sys,
-        max_rss_kib: Some(rss as u64),
-    })
-}
-
-fn time_command(stats: &Path) -> Command {
-    let mut cmd = Command::new("/usr/bin/time");
-    cmd.args(["-f", "%M %U %S", "-o"]).arg(stats);
-    cmd
-}
-
-fn shell(cmd: &str) -> anyhow::Result<Measure> {
-    let stats = std::env::temp_dir().join(format!("build-bench-{}.time", std::process::id()));
-    let mut c = time_command(&stats);
-    c.args(["bash", "-c", &format!("set -o pipefail; {cmd}")]);
-    let mut m = timed(&mut c, &stats, &format!("`{cmd}`"))?;
-    // The pipeline's RSS is not comparable to one process's.
-    m.max_rss_kib = None;
-    Ok(m)
 }
 
 /// `rechunk scan` of the tree, output discarded.
@@ -224,105 +176,4 @@ fn build(rechunk: &Path, tree: &Path, out: &Path, compression: &str) -> anyhow::
         ])
         .env("SOURCE_DATE_EPOCH", "1700000000");
     timed(&mut c, &stats, &format!("rechunk build ({compression})"))
-}
-
-fn du(dir: &Path) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        let md = e.metadata()?;
-        total += if md.is_dir() {
-            du(&e.path())?
-        } else {
-            md.len()
-        };
-    }
-    Ok(total)
-}
-
-/// Writes the tree unless a complete one of this spec is already there.
-fn generate(root: &Path, spec: &TreeSpec) -> anyhow::Result<()> {
-    let marker = root.join(".complete");
-    let want = format!("{} {}", spec.packages, spec.total_bytes);
-    if fs::read_to_string(&marker).is_ok_and(|s| s == want) {
-        return Ok(());
-    }
-    let _ = fs::remove_dir_all(root);
-    let t = Instant::now();
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    // Heavy-tailed package sizes, like a distribution: a few huge, many small.
-    let weights: Vec<f64> = (0..spec.packages)
-        .map(|i| 1.0 / (i as f64 + 1.0).powf(0.9))
-        .collect();
-    let sum: f64 = weights.iter().sum();
-    for (i, w) in weights.iter().enumerate() {
-        let dir = root.join(format!("usr/lib/pkg{i:03}"));
-        fs::create_dir_all(&dir)?;
-        rustix::fs::lsetxattr(
-            &dir,
-            "user.component",
-            format!("pkg{i:03}").as_bytes(),
-            rustix::fs::XattrFlags::empty(),
-        )
-        .with_context(|| format!("setting user.component on {}", dir.display()))?;
-        let mut left = (spec.total_bytes as f64 * w / sum) as u64;
-        let mut n = 0;
-        while left > 0 {
-            // File sizes from 4 KiB to ~8 MiB, mostly small.
-            let size = (4096u64 << (rng.next() % 12)).min(left);
-            write_file(&dir.join(format!("f{n:05}.so")), size, &mut rng)?;
-            left -= size;
-            n += 1;
-        }
-    }
-    fs::write(&marker, want)?;
-    println!(
-        "generated {} in {:.1} s",
-        root.display(),
-        t.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// Binary-like content: runs of random bytes (incompressible) between runs of repeated
-/// "symbol table" text, about 3:1 with zstd -3.
-fn write_file(path: &Path, size: u64, rng: &mut XorShift) -> anyhow::Result<()> {
-    const TEXT: &[u8] = b"_ZN4core3fmt9Formatter9write_str17h\0GLIBC_2.34\0__libc_start_main\0\
-        .text\0.rodata\0.eh_frame\0/usr/lib64/ld-linux-x86-64.so.2\0";
-    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
-    let mut written = 0u64;
-    let mut block = vec![0u8; 4096];
-    while written < size {
-        let n = (size - written).min(block.len() as u64) as usize;
-        if rng.next() & 3 == 0 {
-            for chunk in block[..n].chunks_mut(8) {
-                let r = rng.next().to_le_bytes();
-                chunk.copy_from_slice(&r[..chunk.len()]);
-            }
-        } else {
-            let off = (rng.next() % TEXT.len() as u64) as usize;
-            for (j, b) in block[..n].iter_mut().enumerate() {
-                *b = TEXT[(off + j) % TEXT.len()];
-            }
-            // Sprinkle addresses so it is not trivially repetitive.
-            for j in (0..n).step_by(64) {
-                block[j] = rng.next() as u8;
-            }
-        }
-        out.write_all(&block[..n])?;
-        written += n as u64;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }

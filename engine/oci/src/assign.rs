@@ -1,22 +1,20 @@
 //! Which tree entries go into which layer.
 //!
-//! A layer holds the entries its components own plus every parent directory of those entries,
-//! with the parent's real metadata, so each layer unpacks on its own. One rule overrides
-//! ownership: a hardlinked set is never split, it goes whole into the layer of its first path
-//! (in path order), since a tar hardlink can only point at a file of the same layer.
+//! A layer holds the entries its components own plus every parent directory of those entries
+//! ([`rechunk_tree::layer_members`]). One rule overrides ownership: a hardlinked set is never
+//! split, it goes whole into the layer of its first path (in path order), since a tar hardlink
+//! can only point at a file of the same layer.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 use rechunk_model::{Component, Plan};
-use rechunk_rootfs::{EntryKind, InodeId, Tree};
+use rechunk_tree::{layer_members, DirIndex, EntryKind, InodeId, Member, Tree};
 
-use crate::layer_tar::Member;
 use crate::{Error, Result};
 
 /// Per plan layer: its members in path order and its uncompressed content bytes.
 #[derive(Clone, Debug, Default)]
-pub struct Assignment {
+pub(crate) struct LayerContents {
     pub layers: Vec<Vec<Member>>,
     /// Σ regular-file bytes per layer, each hardlinked inode once.
     pub content_bytes: Vec<u64>,
@@ -26,12 +24,12 @@ pub struct Assignment {
 
 /// Assigns every entry of `tree` (owned per `owner`, an index into `components`) to the plan
 /// layer of its component.
-pub fn assign(
+pub(crate) fn assign(
     tree: &Tree,
     components: &[Component],
     owner: &[usize],
     plan: &Plan,
-) -> Result<Assignment> {
+) -> Result<LayerContents> {
     if owner.len() != tree.entries.len() {
         return Err(Error::invalid(
             &tree.root,
@@ -43,24 +41,18 @@ pub fn assign(
         ));
     }
     let entry_layer = entry_layers(tree, components, owner, plan)?;
-    let dirs: HashMap<&Path, usize> = tree
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == EntryKind::Directory)
-        .map(|(i, e)| (e.path.as_path(), i))
-        .collect();
+    let dirs = DirIndex::new(tree);
 
     let n = plan.layers.len();
     let mut owned: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, &l) in entry_layer.iter().enumerate() {
         owned[l].push(i);
     }
-    let mut out = Assignment::default();
+    let mut out = LayerContents::default();
     for entries in &owned {
         out.owned.push(entries.len());
         out.content_bytes.push(content_bytes(tree, entries));
-        out.layers.push(with_parents(tree, entries, &dirs));
+        out.layers.push(layer_members(tree, &dirs, entries));
     }
     Ok(out)
 }
@@ -116,47 +108,11 @@ fn content_bytes(tree: &Tree, entries: &[usize]) -> u64 {
         .sum()
 }
 
-/// The owned entries plus all their ancestors, sorted by path.
-fn with_parents(tree: &Tree, entries: &[usize], dirs: &HashMap<&Path, usize>) -> Vec<Member> {
-    let mut included: HashSet<usize> = entries.iter().copied().collect();
-    let mut synthetic: HashSet<PathBuf> = HashSet::new();
-    let mut walked: HashSet<&Path> = HashSet::new();
-    for &i in entries {
-        let mut path = tree.entries[i].path.as_path();
-        while let Some(parent) = path.parent() {
-            if parent.as_os_str().is_empty() || !walked.insert(parent) {
-                break;
-            }
-            match dirs.get(parent) {
-                Some(&d) => {
-                    included.insert(d);
-                }
-                None => {
-                    synthetic.insert(parent.to_path_buf());
-                }
-            }
-            path = parent;
-        }
-    }
-    let mut members: Vec<(&Path, Member)> = included
-        .into_iter()
-        .map(|i| (tree.entries[i].path.as_path(), Member::Entry(i)))
-        .collect();
-    let synthetic: Vec<PathBuf> = synthetic.into_iter().collect();
-    members.extend(
-        synthetic
-            .iter()
-            .map(|p| (p.as_path(), Member::SyntheticDir(p.clone()))),
-    );
-    members.sort_by(|a, b| a.0.cmp(b.0));
-    members.into_iter().map(|(_, m)| m).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rechunk_model::{ComponentKind, Layer};
-    use rechunk_rootfs::Entry;
+    use rechunk_tree::Entry;
 
     fn entry(path: &str, kind: EntryKind, size: u64, link: Option<u64>) -> Entry {
         Entry {

@@ -3,11 +3,11 @@
 
 use rechunk_model::{update_cost, UpdateCost};
 
-use crate::read::Image;
+use crate::read::ImageInfo;
 
 /// Cost of fetching `new` for a client that holds `old`'s layers. Config and manifest bytes
 /// of `new` are reported apart, as `metadata_bytes`.
-pub fn image_diff(old: &Image, new: &Image) -> UpdateCost {
+pub fn image_diff(old: &ImageInfo, new: &ImageInfo) -> UpdateCost {
     update_cost(
         old.layers.iter().map(|l| l.digest.as_str()),
         new.layers.iter().map(|l| (l.digest.as_str(), l.size)),

@@ -30,10 +30,17 @@ pub enum Error {
     Invalid { path: PathBuf, reason: String },
     #[error("bad image reference {reference:?}: {reason}")]
     Reference { reference: String, reason: String },
+    /// Reading the tree's content (named by path).
+    #[error(transparent)]
+    Tree(#[from] rechunk_tree::Error),
     #[error("the plan does not fit the scanned tree")]
     Plan(#[from] PlanError),
+    /// A request that cannot be served as given (`--jobs 0`).
     #[error("{0}")]
     Usage(String),
+    /// A bug (a broken invariant, a panicked thread); never caused by input.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("interrupted (SIGINT/SIGTERM); nothing was written to the destination")]
     Interrupted,
     /// A layer writer stopped because another one failed; never the error a build reports when

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use rechunk_model::{ComponentKind, PLAN_LABEL};
 
 use crate::previous::{split_names, HHD_LABEL, OSTREE_COMPONENTS};
-use crate::read::Image;
+use crate::read::ImageInfo;
 use crate::snapshot::image_snapshot;
 use crate::{Error, Result};
 
@@ -77,7 +77,7 @@ pub struct ImageInventory {
 }
 
 /// Reads `image`'s component list and layer membership (see the module doc).
-pub fn image_inventory(image: &Image) -> Result<ImageInventory> {
+pub fn image_inventory(image: &ImageInfo) -> Result<ImageInventory> {
     let layers: Vec<Option<Vec<String>>> = image
         .layers
         .iter()
@@ -115,7 +115,7 @@ pub fn image_inventory(image: &Image) -> Result<ImageInventory> {
     })
 }
 
-fn record_components(image: &Image) -> Result<Vec<ImageComponent>> {
+fn record_components(image: &ImageInfo) -> Result<Vec<ImageComponent>> {
     let has_sizes = image.labels.contains_key(crate::COMPONENTS_LABEL);
     Ok(image_snapshot(image)?
         .components
@@ -129,7 +129,7 @@ fn record_components(image: &Image) -> Result<Vec<ImageComponent>> {
         .collect())
 }
 
-fn hhd_components(image: &Image, json: &str) -> Result<Vec<ImageComponent>> {
+fn hhd_components(image: &ImageInfo, json: &str) -> Result<Vec<ImageComponent>> {
     let bad = |reason: String| Error::invalid(&image.source, reason);
     let v: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| bad(format!("label {HHD_LABEL} is not valid JSON: {e}")))?;
@@ -174,10 +174,10 @@ mod tests {
         let info = r#"{"version": 2, "uniq": "x", "revision": null,
             "packages": {"kernel": "6.9.9-206.fsync.fc40", "hhd": "3.3.4-1.fc40"},
             "layers": [["dedi:meta:kernel"], ["hhd"]]}"#;
-        let image = Image {
+        let image = ImageInfo {
             labels: [(HHD_LABEL.to_string(), info.to_string())].into(),
             layers: vec![layer(Some("dedi:meta:kernel")), layer(Some("hhd,meta:kde"))],
-            ..Image::default()
+            ..ImageInfo::default()
         };
         let inv = image_inventory(&image).unwrap();
         assert_eq!(inv.format, InventoryFormat::Hhd);
@@ -191,27 +191,27 @@ mod tests {
                 Some(vec!["hhd".into(), "kde".into()])
             ]
         );
-        let broken = Image {
+        let broken = ImageInfo {
             labels: [(
                 HHD_LABEL.to_string(),
                 r#"{"packages": {"a": 1}}"#.to_string(),
             )]
             .into(),
-            ..Image::default()
+            ..ImageInfo::default()
         };
         assert!(image_inventory(&broken).is_err());
     }
 
     #[test]
     fn ostree_annotations_give_names_only_and_the_kernel_label() {
-        let image = Image {
+        let image = ImageInfo {
             labels: [(OSTREE_LINUX.to_string(), "6.9.9-200.fc40.x86_64".into())].into(),
             layers: vec![
                 layer(None),
                 layer(Some("kernel-core,kernel-modules")),
                 layer(Some("rpmostree-unpackaged-content")),
             ],
-            ..Image::default()
+            ..ImageInfo::default()
         };
         let inv = image_inventory(&image).unwrap();
         assert_eq!(inv.format, InventoryFormat::OstreeComponents);
@@ -230,7 +230,7 @@ mod tests {
         );
         assert_eq!(inv.layers[0], None);
         assert_eq!(inv.kernel.as_deref(), Some("6.9.9-200.fc40.x86_64"));
-        let bare = image_inventory(&Image::default()).unwrap();
+        let bare = image_inventory(&ImageInfo::default()).unwrap();
         assert_eq!(
             (bare.format, bare.components.len()),
             (InventoryFormat::None, 0)

@@ -3,66 +3,48 @@
 //! One fixed format so that the same entries always give the same bytes: POSIX ustar headers,
 //! PAX extended headers only where ustar cannot say it (long paths and link targets, xattrs as
 //! `SCHILY.xattr.NAME`), numeric uid/gid with empty user and group names, zero device numbers,
-//! no atime/ctime, directories with a trailing `/`, file and symlink mtimes clamped to
-//! `SOURCE_DATE_EPOCH` when it is set, and every directory at mtime [`DIR_MTIME`]. Hardlinks are
-//! tar hardlinks to the first path of their set in the layer.
+//! no atime/ctime, directories with a trailing `/`. What goes into each header (mode, owner,
+//! mtime, xattrs, hardlinks) is decided by [`rechunk_tree::WriteRules`], the rules the
+//! component versions hash too; this module only encodes it.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rechunk_rootfs::{Entry, EntryKind, InodeId, Tree};
+use rechunk_tree::{ContentSource, Entry, InodeId, Member, Tree, WriteRules, Written, WrittenKind};
 use tar::{EntryType, Header};
 
 use crate::interrupt;
-use crate::root::RootDir;
 use crate::{Error, Result};
 
 const BLOCK: usize = 512;
-/// Mode, owner and mtime of a directory a layer needs but the tree does not list (only
-/// possible with hand-made trees: a scan lists every directory).
-const SYNTHETIC_DIR_MODE: u32 = 0o755;
-/// The mtime every directory is written with. A directory's real mtime changes whenever any
-/// package adds or removes a name in it, and `/usr/lib` sits in nearly every layer: keeping it
-/// would give every layer a new digest on every build, whatever the plan. ostree does the same
-/// (it stores no directory mtimes).
-pub const DIR_MTIME: i64 = 0;
 
-/// One path of a layer, in the layer's path order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Member {
-    /// An entry of the tree, by index.
-    Entry(usize),
-    /// A parent directory that the tree does not list: root-owned, 0755, mtime 0.
-    SyntheticDir(PathBuf),
-}
-
-/// How mtimes are written, and who hears about progress.
-#[derive(Clone, Copy, Default)]
-pub struct TarOptions<'a> {
-    /// `SOURCE_DATE_EPOCH`: later mtimes are written as this value.
-    pub clamp_mtime: Option<i64>,
+/// What a layer is written from and with.
+#[derive(Clone, Copy)]
+pub(crate) struct TarInput<'a> {
+    pub tree: &'a Tree,
+    pub content: &'a dyn ContentSource,
+    pub rules: WriteRules,
     /// Called with the number of file content bytes each time a chunk (≤ 1 MiB) is written.
     pub on_content: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
-/// Writes the tar stream of `members` (sorted by path, parents first) to `out`, file contents
-/// read through `root`. Returns the number of regular-file content bytes written.
+/// Writes the tar stream of `members` (sorted by path, parents first) to `out`. Returns the
+/// number of regular-file content bytes written.
 ///
 /// Stops with [`Error::Interrupted`] on Ctrl-C, and with [`Error::Aborted`] once `abort` is set
 /// (another layer failed: no point finishing this one).
-pub fn write_layer_tar<W: Write>(
+pub(crate) fn write_layer_tar<W: Write>(
     out: &mut W,
-    tree: &Tree,
-    root: &RootDir,
+    input: TarInput<'_>,
     members: &[Member],
-    opts: TarOptions<'_>,
     abort: &AtomicBool,
 ) -> Result<u64> {
     let mut tar = TarStream {
         out,
+        input,
         copy_buf: vec![0; 1 << 20],
         first_link: HashMap::new(),
         abort,
@@ -71,53 +53,29 @@ pub fn write_layer_tar<W: Write>(
     for member in members {
         tar.check_stop()?;
         match member {
-            Member::Entry(i) => {
-                content += tar.entry(&tree.entries[*i], root, opts)?;
-            }
-            Member::SyntheticDir(path) => {
-                let h = HeaderSpec {
-                    path: dir_name(path),
-                    kind: EntryType::Directory,
-                    mode: SYNTHETIC_DIR_MODE,
-                    uid: 0,
-                    gid: 0,
-                    size: 0,
-                    mtime: DIR_MTIME,
-                    link: None,
-                    xattrs: &[],
-                };
-                tar.header(&h).map_err(|e| write_err(root, path, e))?;
-            }
+            Member::Entry(i) => content += tar.entry(&input.tree.entries[*i])?,
+            Member::SyntheticDir(path) => tar
+                .header(&Written::synthetic_dir(path))
+                .map_err(|e| write_err(input.tree, path, e))?,
         }
     }
     // End of archive: two zero blocks.
     tar.out
         .write_all(&[0; 2 * BLOCK])
-        .map_err(|e| Error::io("writing layer for", root.path(), e))?;
+        .map_err(|e| Error::io("writing layer for", &input.tree.root, e))?;
     Ok(content)
 }
 
 struct TarStream<'w, W> {
     out: &'w mut W,
+    input: TarInput<'w>,
     copy_buf: Vec<u8>,
     /// First path written for each hardlinked inode.
-    first_link: HashMap<InodeId, Vec<u8>>,
+    first_link: HashMap<InodeId, &'w Path>,
     abort: &'w AtomicBool,
 }
 
-struct HeaderSpec<'a> {
-    path: Vec<u8>,
-    kind: EntryType,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: i64,
-    link: Option<Vec<u8>>,
-    xattrs: &'a [(std::ffi::OsString, Vec<u8>)],
-}
-
-impl<W: Write> TarStream<'_, W> {
+impl<'w, W: Write> TarStream<'w, W> {
     fn check_stop(&self) -> Result<()> {
         if interrupt::requested() {
             Err(Error::Interrupted)
@@ -128,72 +86,41 @@ impl<W: Write> TarStream<'_, W> {
         }
     }
 
-    fn entry(&mut self, e: &Entry, root: &RootDir, opts: TarOptions<'_>) -> Result<u64> {
-        let mtime = match opts.clamp_mtime {
-            Some(epoch) => e.mtime.min(epoch),
-            None => e.mtime,
-        };
-        let mut spec = HeaderSpec {
-            path: e.path.as_os_str().as_bytes().to_vec(),
-            kind: EntryType::Regular,
-            mode: e.mode & 0o7777,
-            uid: e.uid,
-            gid: e.gid,
-            size: 0,
-            mtime,
-            link: None,
-            xattrs: &e.xattrs,
-        };
-        let io_err = |err| write_err(root, &e.path, err);
-        match &e.kind {
-            EntryKind::Directory => {
-                spec.path = dir_name(&e.path);
-                spec.kind = EntryType::Directory;
-                spec.mtime = DIR_MTIME;
-                self.header(&spec).map_err(io_err)?;
-                Ok(0)
-            }
-            EntryKind::Symlink(target) => {
-                spec.kind = EntryType::Symlink;
-                spec.link = Some(target.as_os_str().as_bytes().to_vec());
-                self.header(&spec).map_err(io_err)?;
-                Ok(0)
-            }
-            EntryKind::Regular => {
-                if let Some(id) = e.hardlink {
-                    if let Some(first) = self.first_link.get(&id) {
-                        spec.kind = EntryType::Link;
-                        spec.link = Some(first.clone());
-                        // The inode's xattrs travel with its first path only.
-                        spec.xattrs = &[];
-                        self.header(&spec).map_err(io_err)?;
-                        return Ok(0);
-                    }
-                    self.first_link.insert(id, spec.path.clone());
+    fn entry(&mut self, e: &'w Entry) -> Result<u64> {
+        let first = match e.hardlink {
+            Some(id) if e.is_regular() => match self.first_link.get(&id) {
+                Some(first) => Some(*first),
+                None => {
+                    self.first_link.insert(id, &e.path);
+                    None
                 }
-                spec.size = e.size;
-                self.header(&spec).map_err(io_err)?;
-                self.content(root, e, opts.on_content)?;
-                Ok(e.size)
+            },
+            _ => None,
+        };
+        let written = self.input.rules.written(e, first);
+        self.header(&written)
+            .map_err(|err| write_err(self.input.tree, &e.path, err))?;
+        match written.kind {
+            WrittenKind::Regular { size } => {
+                self.content(e)?;
+                Ok(size)
             }
+            _ => Ok(0),
         }
     }
 
-    fn content(
-        &mut self,
-        root: &RootDir,
-        e: &Entry,
-        on_content: Option<&(dyn Fn(u64) + Sync)>,
-    ) -> Result<()> {
-        let full = root.path().join(&e.path);
-        let mut file = root.open_regular(&e.path, e.size)?;
+    fn content(&mut self, e: &Entry) -> Result<()> {
+        let full = self.input.tree.root.join(&e.path);
+        let mut file = self.input.content.open(e)?;
         let mut left = e.size;
         while left > 0 {
             self.check_stop()?;
             let want = left.min(self.copy_buf.len() as u64) as usize;
-            let n = file
-                .read(&mut self.copy_buf[..want])
-                .map_err(|err| Error::io("reading", &full, err))?;
+            let n = match file.read(&mut self.copy_buf[..want]) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(Error::io("reading", &full, err)),
+            };
             if n == 0 {
                 return Err(Error::invalid(
                     &full,
@@ -202,25 +129,36 @@ impl<W: Write> TarStream<'_, W> {
             }
             self.out
                 .write_all(&self.copy_buf[..n])
-                .map_err(|err| write_err(root, &e.path, err))?;
+                .map_err(|err| write_err(self.input.tree, &e.path, err))?;
             left -= n as u64;
-            if let Some(report) = on_content {
+            if let Some(report) = self.input.on_content {
                 report(n as u64);
             }
         }
         self.pad(e.size)
-            .map_err(|err| write_err(root, &e.path, err))
+            .map_err(|err| write_err(self.input.tree, &e.path, err))
     }
 
-    fn header(&mut self, spec: &HeaderSpec) -> io::Result<()> {
+    fn header(&mut self, w: &Written) -> io::Result<()> {
+        let mut path = w.path.as_os_str().as_bytes().to_vec();
+        let (kind, size, link) = match w.kind {
+            WrittenKind::Regular { size } => (EntryType::Regular, size, None),
+            WrittenKind::Directory => {
+                path.push(b'/');
+                (EntryType::Directory, 0, None)
+            }
+            WrittenKind::Symlink(t) => (EntryType::Symlink, 0, Some(t)),
+            WrittenKind::Hardlink(t) => (EntryType::Link, 0, Some(t)),
+        };
         let mut pax = Vec::new();
         let mut h = Header::new_ustar();
-        if !set_ustar_path(&mut h, &spec.path) {
-            pax_record(&mut pax, b"path", &spec.path);
+        if !set_ustar_path(&mut h, &path) {
+            pax_record(&mut pax, b"path", &path);
             // The ustar field keeps a truncated copy for readers without PAX support.
-            set_ustar_path(&mut h, truncate(&spec.path, 100));
+            set_ustar_path(&mut h, truncate(&path, 100));
         }
-        if let Some(link) = &spec.link {
+        if let Some(link) = link {
+            let link = link.as_os_str().as_bytes();
             if link.len() > 100 {
                 pax_record(&mut pax, b"linkpath", link);
             }
@@ -229,16 +167,16 @@ impl<W: Write> TarStream<'_, W> {
                 truncate(link, 100),
             );
         }
-        for (name, value) in spec.xattrs {
+        for (name, value) in &w.xattrs {
             let mut key = b"SCHILY.xattr.".to_vec();
             key.extend_from_slice(name.as_bytes());
             pax_record(&mut pax, &key, value);
         }
-        let mtime = spec.mtime.max(0) as u64;
+        let mtime = w.mtime.max(0) as u64;
         if !pax.is_empty() {
             let mut x = Header::new_ustar();
             let mut name = b"PaxHeaders/".to_vec();
-            let base = spec.path.rsplit(|&b| b == b'/').find(|s| !s.is_empty());
+            let base = path.rsplit(|&b| b == b'/').find(|s| !s.is_empty());
             name.extend_from_slice(base.unwrap_or(b"entry"));
             set_ustar_path(&mut x, truncate(&name, 100));
             x.set_entry_type(EntryType::XHeader);
@@ -247,8 +185,8 @@ impl<W: Write> TarStream<'_, W> {
             self.out.write_all(&pax)?;
             self.pad(pax.len() as u64)?;
         }
-        h.set_entry_type(spec.kind);
-        fill_common(&mut h, spec.mode, spec.uid, spec.gid, spec.size, mtime);
+        h.set_entry_type(kind);
+        fill_common(&mut h, w.mode, w.uid, w.gid, size, mtime);
         self.out.write_all(h.as_bytes())
     }
 
@@ -327,14 +265,8 @@ fn pax_record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     out.push(b'\n');
 }
 
-fn dir_name(path: &Path) -> Vec<u8> {
-    let mut p = path.as_os_str().as_bytes().to_vec();
-    p.push(b'/');
-    p
-}
-
-fn write_err(root: &RootDir, path: &Path, e: io::Error) -> Error {
-    Error::io("writing the layer entry for", root.path().join(path), e)
+fn write_err(tree: &Tree, path: &Path, e: io::Error) -> Error {
+    Error::io("writing the layer entry for", tree.root.join(path), e)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ impl Blob {
     pub fn descriptor(&self, media_type: MediaType) -> Result<Descriptor> {
         let digest: oci_spec::image::Digest = format!("sha256:{}", self.digest)
             .parse()
-            .map_err(|e| Error::Usage(format!("invalid digest {}: {e}", self.digest)))?;
+            .map_err(|e| Error::Internal(format!("invalid digest {}: {e}", self.digest)))?;
         Ok(Descriptor::new(media_type, self.size, digest))
     }
 }
@@ -133,8 +133,11 @@ impl Staging {
                 path: path.clone(),
                 tag: Some(tag.clone()),
             },
-            ImageRef::Json(p) => {
-                return Err(Error::invalid(p, "cannot write an image to a JSON file"))
+            ImageRef::Json(p) | ImageRef::DockerArchive { path: p } => {
+                return Err(Error::invalid(
+                    p,
+                    "can only write oci: or oci-archive: images",
+                ))
             }
         };
         let dest = self.dest.clone();
@@ -142,7 +145,9 @@ impl Staging {
             ImageRef::Dir { path, .. } if is_layout(path) => self.merge_into(path, manifest)?,
             ImageRef::Dir { path, .. } => self.rename_to(path, manifest)?,
             ImageRef::Archive { path, .. } => self.archive_to(path, manifest)?,
-            ImageRef::Json(_) => unreachable!("rejected above"),
+            ImageRef::Json(_) | ImageRef::DockerArchive { .. } => {
+                unreachable!("rejected above")
+            }
         }
         Ok(final_ref)
     }
@@ -245,7 +250,10 @@ fn check_destination(dest: &ImageRef) -> Result<()> {
             path,
             "is a directory; an oci-archive output must be a file",
         )),
-        ImageRef::Json(p) => Err(Error::invalid(p, "cannot write an image to a JSON file")),
+        ImageRef::Json(p) | ImageRef::DockerArchive { path: p } => Err(Error::invalid(
+            p,
+            "can only write oci: or oci-archive: images",
+        )),
         _ => Ok(()),
     }
 }
@@ -264,7 +272,7 @@ fn write_index(path: &Path, manifests: Vec<Descriptor>) -> Result<()> {
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .build()
-        .map_err(|e| Error::Usage(format!("building index.json: {e}")))?;
+        .map_err(|e| Error::Internal(format!("building index.json: {e}")))?;
     let bytes = canonical_bytes(&index).map_err(|e| Error::json(path, e))?;
     write_file(path, &bytes)
 }

@@ -1,14 +1,18 @@
-//! The OCI side of rechunk: write a reproducible image from a scanned tree and a plan, and read
-//! back what images say about themselves (layers, plan, components) for `--previous`,
-//! `inspect`, `diff` and history import.
+//! The OCI side of rechunk: write a reproducible image from a tree and a plan, read back what
+//! images say about themselves (layers, plan, components) for `--previous`, `inspect`, `diff`
+//! and history import, and read an image's layers as a tree for `--from`.
 //!
-//! Writing: [`build_image`] assigns entries to plan layers ([`assign`]), streams each layer as a
-//! reproducible tar ([`layer_tar`]) through the pinned compressor ([`Compression`]) into a
-//! staging layout, and publishes it atomically ([`layout`]).
-//! Reading: [`open_image`] → [`Image`], then [`previous_plan`], [`image_snapshot`],
-//! [`image_diff`], [`image_inventory`] (components and layer membership, for release notes).
+//! Writing: [`build_image`] assigns a tree's entries to plan layers, streams each layer as a
+//! reproducible tar (what each entry becomes is [`rechunk_tree::WriteRules`]'s call; contents
+//! come through a [`rechunk_tree::ContentSource`]) through the pinned compressor
+//! ([`Compression`]) into a staging layout, and publishes it atomically. The writer depends on
+//! the tree model only, not on how the tree was read.
+//! Reading: [`open_image`] → [`ImageInfo`], then [`previous_plan`], [`image_snapshot`],
+//! [`image_diff`], [`image_inventory`] (components and layer membership, for release notes);
+//! [`read_image_tree`] → [`ImageTree`] (the layers applied in order, the files readable
+//! through [`StagedContent`]).
 
-pub mod assign;
+mod assign;
 mod compression;
 mod config;
 mod diff;
@@ -17,13 +21,13 @@ mod hashing;
 pub mod interrupt;
 mod inventory;
 mod json;
-pub mod layer_tar;
-pub mod layout;
+mod layer_tar;
+mod layout;
 mod previous;
 mod read;
 mod reference;
-mod root;
 mod snapshot;
+mod source;
 mod write;
 
 pub use compression::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
@@ -34,10 +38,12 @@ pub use inventory::{
     image_inventory, ImageComponent, ImageInventory, InventoryFormat, OSTREE_LINUX,
 };
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
-pub use read::{open_image, Image, LayerInfo};
+pub use read::{open_image, ImageInfo, LayerInfo};
 pub use reference::{ImageRef, DEFAULT_TAG};
-pub use root::RootDir;
 pub use snapshot::image_snapshot;
+pub use source::{
+    default_tmpdir, read_image_tree, FromOptions, ImageTree, StageReport, StagedContent,
+};
 pub use write::{
     build_image, component_versions, is_bootable, BuildReport, BuildRequest, BuiltLayer, Progress,
     LAYER_KEY,

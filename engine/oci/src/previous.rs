@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use rechunk_model::{ChangeHistory, Layer, Plan, PlanRecord, PLAN_LABEL, PLAN_RECORD_VERSION};
 use serde_json::Value;
 
-use crate::read::Image;
+use crate::read::ImageInfo;
 use crate::{Error, Result};
 
 /// Per-layer manifest annotation listing the layer's components (rpm-ostree's name).
@@ -45,7 +45,7 @@ pub struct PreviousPlan {
 }
 
 /// Reads the previous plan; `None` when the image carries none of the three formats.
-pub fn previous_plan(image: &Image) -> Result<Option<PreviousPlan>> {
+pub fn previous_plan(image: &ImageInfo) -> Result<Option<PreviousPlan>> {
     if let Some(json) = image.labels.get(PLAN_LABEL) {
         return from_record(image, json).map(Some);
     }
@@ -62,7 +62,7 @@ pub fn previous_plan(image: &Image) -> Result<Option<PreviousPlan>> {
     Ok(None)
 }
 
-fn from_record(image: &Image, json: &str) -> Result<PreviousPlan> {
+fn from_record(image: &ImageInfo, json: &str) -> Result<PreviousPlan> {
     let bad = |reason: String| Error::invalid(&image.source, reason);
     let record: PlanRecord = serde_json::from_str(json).map_err(|e| {
         bad(format!(
@@ -85,7 +85,7 @@ fn from_record(image: &Image, json: &str) -> Result<PreviousPlan> {
     })
 }
 
-fn from_ostree_annotations(image: &Image) -> PreviousPlan {
+fn from_ostree_annotations(image: &ImageInfo) -> PreviousPlan {
     let layers = image
         .layers
         .iter()
@@ -105,7 +105,7 @@ fn from_ostree_annotations(image: &Image) -> PreviousPlan {
     }
 }
 
-fn from_hhd(image: &Image, json: &str) -> Result<Option<PreviousPlan>> {
+fn from_hhd(image: &ImageInfo, json: &str) -> Result<Option<PreviousPlan>> {
     let bad = |reason: String| Error::invalid(&image.source, reason);
     let v: Value = serde_json::from_str(json)
         .map_err(|e| bad(format!("label {HHD_LABEL} is not valid JSON: {e}")))?;
@@ -177,13 +177,13 @@ mod tests {
 
     #[test]
     fn ostree_annotations_keep_positions() {
-        let image = Image {
+        let image = ImageInfo {
             layers: vec![
                 layer(Some("glibc,bash")),
                 layer(None),
                 layer(Some("kernel")),
             ],
-            ..Image::default()
+            ..ImageInfo::default()
         };
         let p = previous_plan(&image).unwrap().unwrap();
         assert_eq!(p.format, PreviousFormat::OstreeComponents);
@@ -202,9 +202,9 @@ mod tests {
         let info = r#"{"version": 2, "uniq": "x", "revision": null,
             "packages": {"kernel": "6.9.9-206.fsync.fc40", "mesa": "24.1-1"},
             "layers": [["dedi:meta:kernel"], ["mesa", "null", "meta:gaming"], "a,b"]}"#;
-        let image = Image {
+        let image = ImageInfo {
             labels: [(HHD_LABEL.to_string(), info.to_string())].into(),
-            ..Image::default()
+            ..ImageInfo::default()
         };
         let p = previous_plan(&image).unwrap().unwrap();
         assert_eq!(p.format, PreviousFormat::Hhd);
@@ -217,13 +217,13 @@ mod tests {
             ])
         );
         assert_eq!(p.versions["kernel"], "6.9.9-206.fsync.fc40");
-        let v1 = Image {
+        let v1 = ImageInfo {
             labels: [(
                 HHD_LABEL.to_string(),
                 r#"{"version":1,"uniq":"","packages":{}}"#.into(),
             )]
             .into(),
-            ..Image::default()
+            ..ImageInfo::default()
         };
         assert_eq!(previous_plan(&v1).unwrap(), None);
     }
@@ -238,14 +238,14 @@ mod tests {
             components: [("a".to_string(), "1".to_string())].into(),
             history: ChangeHistory::default(),
         };
-        let mut image = Image {
+        let mut image = ImageInfo {
             labels: [(
                 PLAN_LABEL.to_string(),
                 serde_json::to_string(&record).unwrap(),
             )]
             .into(),
             layers: vec![layer(Some("other"))],
-            ..Image::default()
+            ..ImageInfo::default()
         };
         let p = previous_plan(&image).unwrap().unwrap();
         assert_eq!(p.format, PreviousFormat::Record);

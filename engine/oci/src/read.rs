@@ -1,10 +1,10 @@
 //! Reading what an image says about itself: layer descriptors (digest, size, annotations),
-//! config labels and dates. Layer blobs are never read, so inspecting or diffing a multi-GB
-//! archive costs one pass over its tar headers.
+//! config labels and dates. Layer blobs are never read here, and archives are indexed, never
+//! loaded, so inspecting or diffing a multi-GB archive costs one pass over its tar headers.
+//! [`open_layers`] also hands out each layer blob as a byte range, for `--from`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::{BufReader, Read};
+use std::collections::BTreeMap;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -14,15 +14,16 @@ use crate::error::IoContext;
 use crate::hashing::sha256_hex;
 use crate::layout::REF_NAME;
 use crate::reference::{ImageRef, DEFAULT_TAG};
+use crate::source::section::{Archive, Section};
 use crate::{Error, Result};
 
-/// Largest JSON blob (index, manifest, config) we hold in memory when reading an archive.
+/// Largest JSON blob (index, manifest, config) we hold in memory.
 const MAX_JSON_BLOB: u64 = 64 << 20;
 
 /// One layer as the manifest describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerInfo {
-    /// `sha256:<hex>`.
+    /// `sha256:<hex>`; for a `docker-archive`, the layer's diff_id (its uncompressed digest).
     pub digest: String,
     /// Compressed size in bytes.
     pub size: u64,
@@ -32,7 +33,7 @@ pub struct LayerInfo {
 
 /// What we know about an image without reading its layers.
 #[derive(Clone, Debug, Default)]
-pub struct Image {
+pub struct ImageInfo {
     /// The reference it was read from, for messages.
     pub source: String,
     /// `sha256:<hex>` of the manifest, when a manifest was read.
@@ -47,7 +48,7 @@ pub struct Image {
     pub created: Option<String>,
 }
 
-impl Image {
+impl ImageInfo {
     /// Σ compressed layer sizes.
     pub fn layer_bytes(&self) -> u64 {
         self.layers.iter().map(|l| l.size).sum()
@@ -62,18 +63,55 @@ impl Image {
     }
 }
 
+/// How a layer blob is checked as it is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BlobCheck {
+    /// Hex sha256 of the blob as stored (an OCI descriptor's digest).
+    Stored(String),
+    /// Hex sha256 of the uncompressed tar (a `docker-archive`'s diff_id).
+    Uncompressed(String),
+}
+
+/// One layer blob to read.
+#[derive(Clone, Debug)]
+pub(crate) struct LayerBlob {
+    pub section: Section,
+    pub check: BlobCheck,
+}
+
+/// An image with its config and its layer blobs, bottom first.
+pub(crate) struct OpenedImage {
+    pub info: ImageInfo,
+    pub config: Value,
+    pub layers: Vec<LayerBlob>,
+}
+
 /// Reads an image's manifest and config.
-pub fn open_image(reference: &ImageRef) -> Result<Image> {
+pub fn open_image(reference: &ImageRef) -> Result<ImageInfo> {
+    match reference {
+        ImageRef::Json(path) => from_json_file(path),
+        _ => Ok(open_layers(reference)?.info),
+    }
+}
+
+/// Reads an image's manifest and config and locates its layer blobs.
+pub(crate) fn open_layers(reference: &ImageRef) -> Result<OpenedImage> {
     match reference {
         ImageRef::Dir { path, tag } => {
             let store = DirStore { root: path.clone() };
             from_store(&store, tag.as_deref(), reference)
         }
         ImageRef::Archive { path, tag } => {
-            let store = ArchiveStore::load(path)?;
+            let store = ArchiveStore {
+                archive: Archive::open(path)?,
+            };
             from_store(&store, tag.as_deref(), reference)
         }
-        ImageRef::Json(path) => from_json_file(path),
+        ImageRef::DockerArchive { path } => from_docker_archive(path, reference),
+        ImageRef::Json(path) => Err(Error::invalid(
+            path,
+            "a manifest or config JSON file describes an image but holds no layers",
+        )),
     }
 }
 
@@ -81,7 +119,7 @@ pub fn open_image(reference: &ImageRef) -> Result<Image> {
 trait Store {
     fn location(&self) -> PathBuf;
     fn index(&self) -> Result<Vec<u8>>;
-    fn blob(&self, digest: &str) -> Result<Vec<u8>>;
+    fn blob(&self, digest: &str) -> Result<Section>;
 }
 
 struct DirStore {
@@ -96,68 +134,38 @@ impl Store for DirStore {
         let p = self.root.join("index.json");
         fs::read(&p).ctx("reading", &p)
     }
-    fn blob(&self, digest: &str) -> Result<Vec<u8>> {
+    fn blob(&self, digest: &str) -> Result<Section> {
+        use std::os::unix::fs::OpenOptionsExt;
         let p = blob_path(&self.root, digest)?;
-        fs::read(&p).ctx("reading", &p)
+        // A blob is a plain file of the layout, never a link to somewhere else.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .ctx("opening", &p)?;
+        Section::whole(file, p)
     }
 }
 
-/// The small files of an `oci-archive`, gathered in one pass over the tar.
+/// An `oci-archive`: the layout inside a tar, read in place.
 struct ArchiveStore {
-    path: PathBuf,
-    files: HashMap<String, Vec<u8>>,
-}
-
-impl ArchiveStore {
-    fn load(path: &Path) -> Result<Self> {
-        let file = File::open(path).ctx("opening", path)?;
-        let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
-        let mut files = HashMap::new();
-        for entry in archive.entries().ctx("reading archive", path)? {
-            let mut entry = entry.ctx("reading archive", path)?;
-            let size = entry.header().size().ctx("reading archive", path)?;
-            let name = entry
-                .path()
-                .ctx("reading archive", path)?
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            if size <= MAX_JSON_BLOB && entry.header().entry_type().is_file() {
-                let mut buf = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut buf).ctx("reading archive", path)?;
-                files.insert(name, buf);
-            }
-        }
-        Ok(ArchiveStore {
-            path: path.to_path_buf(),
-            files,
-        })
-    }
-
-    fn get(&self, name: &str) -> Result<Vec<u8>> {
-        self.files.get(name).cloned().ok_or_else(|| {
-            Error::invalid(
-                &self.path,
-                format!("the archive has no {name} (or it is too large to be JSON)"),
-            )
-        })
-    }
+    archive: Archive,
 }
 
 impl Store for ArchiveStore {
     fn location(&self) -> PathBuf {
-        self.path.clone()
+        self.archive.path().to_path_buf()
     }
     fn index(&self) -> Result<Vec<u8>> {
-        self.get("index.json")
+        self.archive.require("index.json")?.read_all(MAX_JSON_BLOB)
     }
-    fn blob(&self, digest: &str) -> Result<Vec<u8>> {
-        let hex = digest_hex(digest, &self.path)?;
-        self.get(&format!("blobs/sha256/{hex}"))
+    fn blob(&self, digest: &str) -> Result<Section> {
+        let hex = digest_hex(digest, self.archive.path())?;
+        self.archive.require(&format!("blobs/sha256/{hex}"))
     }
 }
 
-fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Result<Image> {
+fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Result<OpenedImage> {
     let loc = store.location();
     let index_bytes = store.index()?;
     let index_path = loc.join("index.json");
@@ -175,8 +183,29 @@ fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Res
     let mut image = image_from_manifest(&manifest, reference.to_string());
     image.manifest_digest = Some(digest);
     image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
-    apply_config(&mut image, config);
-    Ok(image)
+    apply_config(&mut image, config.clone());
+    let mut layers = Vec::with_capacity(manifest.layers().len());
+    for d in manifest.layers() {
+        let digest = d.digest().to_string();
+        let section = store.blob(&digest)?;
+        if section.len != d.size() {
+            return Err(Error::invalid(
+                section.name.as_path(),
+                format!(
+                    "the manifest says {} bytes, the blob has {} (corrupt image)",
+                    d.size(),
+                    section.len
+                ),
+            ));
+        }
+        let check = BlobCheck::Stored(digest_hex(&digest, &loc)?.to_string());
+        layers.push(LayerBlob { section, check });
+    }
+    Ok(OpenedImage {
+        info: image,
+        config,
+        layers,
+    })
 }
 
 /// The manifest tagged `tag`; without a tag, the only manifest, or else the one tagged
@@ -224,7 +253,7 @@ fn pick_manifest<'a>(
 }
 
 fn verified_blob(store: &dyn Store, digest: &str, loc: &Path) -> Result<Vec<u8>> {
-    let bytes = store.blob(digest)?;
+    let bytes = store.blob(digest)?.read_all(MAX_JSON_BLOB)?;
     let hex = digest_hex(digest, loc)?;
     if sha256_hex(&bytes) != hex {
         return Err(Error::invalid(
@@ -250,7 +279,7 @@ fn blob_path(root: &Path, digest: &str) -> Result<PathBuf> {
     Ok(root.join("blobs").join("sha256").join(hex))
 }
 
-fn image_from_manifest(manifest: &ImageManifest, source: String) -> Image {
+fn image_from_manifest(manifest: &ImageManifest, source: String) -> ImageInfo {
     let layers = manifest
         .layers()
         .iter()
@@ -265,14 +294,14 @@ fn image_from_manifest(manifest: &ImageManifest, source: String) -> Image {
                 .unwrap_or_default(),
         })
         .collect();
-    Image {
+    ImageInfo {
         source,
         layers,
-        ..Image::default()
+        ..ImageInfo::default()
     }
 }
 
-fn apply_config(image: &mut Image, config: Value) {
+fn apply_config(image: &mut ImageInfo, config: Value) {
     image.labels = string_map(config.pointer("/config/Labels"));
     image.created = config
         .get("created")
@@ -292,7 +321,7 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 }
 
 /// A JSON file: an image manifest, an image config, or `skopeo inspect` output.
-fn from_json_file(path: &Path) -> Result<Image> {
+fn from_json_file(path: &Path) -> Result<ImageInfo> {
     let bytes = fs::read(path).ctx("reading", path)?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
     let source = path.display().to_string();
@@ -308,9 +337,9 @@ fn from_json_file(path: &Path) -> Result<Image> {
         return Ok(from_skopeo_inspect(&v, source));
     }
     if v.get("rootfs").is_some() || v.get("config").is_some_and(Value::is_object) {
-        let mut image = Image {
+        let mut image = ImageInfo {
             source,
-            ..Image::default()
+            ..ImageInfo::default()
         };
         image.metadata_bytes = bytes.len() as u64;
         apply_config(&mut image, v);
@@ -323,7 +352,7 @@ fn from_json_file(path: &Path) -> Result<Image> {
     ))
 }
 
-fn from_skopeo_inspect(v: &Value, source: String) -> Image {
+fn from_skopeo_inspect(v: &Value, source: String) -> ImageInfo {
     let layers = v
         .get("LayersData")
         .and_then(Value::as_array)
@@ -347,12 +376,92 @@ fn from_skopeo_inspect(v: &Value, source: String) -> Image {
                 .collect()
         })
         .unwrap_or_default();
-    Image {
+    ImageInfo {
         source,
         manifest_digest: v.get("Digest").and_then(Value::as_str).map(str::to_string),
         layers,
         labels: string_map(v.get("Labels")),
         created: v.get("Created").and_then(Value::as_str).map(str::to_string),
-        ..Image::default()
+        ..ImageInfo::default()
     }
+}
+
+/// A `docker-archive` (what `podman save` and `docker save` write): `manifest.json` lists one
+/// image as a config file and layer tar files inside the archive. Layers carry no stored
+/// digest; each is checked against its diff_id from the config.
+fn from_docker_archive(path: &Path, reference: &ImageRef) -> Result<OpenedImage> {
+    let archive = Archive::open(path)?;
+    let manifest: Value =
+        serde_json::from_slice(&archive.require("manifest.json")?.read_all(MAX_JSON_BLOB)?)
+            .map_err(|e| Error::json(path.join("manifest.json"), e))?;
+    let images = manifest.as_array().map(Vec::as_slice).unwrap_or_default();
+    let image = match images {
+        [one] => one,
+        [] => return Err(Error::invalid(path, "manifest.json lists no image")),
+        many => {
+            let tags: Vec<String> = many
+                .iter()
+                .flat_map(|m| m["RepoTags"].as_array().cloned().unwrap_or_default())
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect();
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "manifest.json lists {} images ({}); save one image per archive",
+                    many.len(),
+                    tags.join(", ")
+                ),
+            ));
+        }
+    };
+    let field = |k: &str| {
+        image[k]
+            .as_str()
+            .ok_or_else(|| Error::invalid(path, format!("manifest.json: the image has no {k:?}")))
+    };
+    let config_bytes = archive.require(field("Config")?)?.read_all(MAX_JSON_BLOB)?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| Error::json(path.join(field("Config").unwrap_or_default()), e))?;
+    let names: Vec<&str> = image["Layers"]
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let diff_ids: Vec<&str> = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if names.len() != diff_ids.len() {
+        return Err(Error::invalid(
+            path,
+            format!(
+                "manifest.json lists {} layers, the config {} diff_ids",
+                names.len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    let mut info = ImageInfo {
+        source: reference.to_string(),
+        metadata_bytes: config_bytes.len() as u64,
+        ..ImageInfo::default()
+    };
+    let mut layers = Vec::with_capacity(names.len());
+    for (name, diff_id) in names.iter().zip(&diff_ids) {
+        let section = archive.require(name)?;
+        info.layers.push(LayerInfo {
+            digest: diff_id.to_string(),
+            size: section.len,
+            media_type: "application/vnd.docker.image.rootfs.diff.tar".into(),
+            annotations: BTreeMap::new(),
+        });
+        let check = BlobCheck::Uncompressed(digest_hex(diff_id, path)?.to_string());
+        layers.push(LayerBlob { section, check });
+    }
+    apply_config(&mut info, config.clone());
+    Ok(OpenedImage {
+        info,
+        config,
+        layers,
+    })
 }

@@ -1,5 +1,6 @@
 //! Image references as skopeo and podman spell them: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
-//! plus, for reading only, a path to a manifest / config / `skopeo inspect` JSON file.
+//! plus, for reading only, `docker-archive:FILE` (what `podman save` writes by default) and a
+//! path to a manifest / config / `skopeo inspect` JSON file.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ pub enum ImageRef {
     Dir { path: PathBuf, tag: Option<String> },
     /// A tar of an OCI image layout.
     Archive { path: PathBuf, tag: Option<String> },
+    /// A `docker save` / `podman save` archive holding one image (read only).
+    DockerArchive { path: PathBuf },
     /// A JSON file: an image manifest, an image config, or `skopeo inspect` output (read only).
     Json(PathBuf),
 }
@@ -39,8 +42,8 @@ impl ImageRef {
         }
         Err(Error::Reference {
             reference: s.to_string(),
-            reason: "expected oci:DIR[:TAG], oci-archive:FILE[:TAG], an OCI layout directory or \
-                     a manifest/config JSON file"
+            reason: "expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, an OCI \
+                     layout directory or a manifest/config JSON file"
                 .to_string(),
         })
     }
@@ -48,6 +51,12 @@ impl ImageRef {
     /// Parses a reference to write to: only `oci:` and `oci-archive:`.
     pub fn parse_output(s: &str) -> Result<Self> {
         match Self::parse_prefixed(s)? {
+            Some(ImageRef::DockerArchive { .. }) => Err(Error::Reference {
+                reference: s.to_string(),
+                reason: "docker-archive is read only; write oci:DIR[:TAG] or \
+                         oci-archive:FILE[:TAG] (skopeo copy converts)"
+                    .to_string(),
+            }),
             Some(r) => Ok(r),
             None => Err(Error::Reference {
                 reference: s.to_string(),
@@ -57,6 +66,15 @@ impl ImageRef {
     }
 
     fn parse_prefixed(s: &str) -> Result<Option<Self>> {
+        if let Some(path) = s.strip_prefix("docker-archive:") {
+            if path.is_empty() {
+                return Err(Error::Reference {
+                    reference: s.to_string(),
+                    reason: "the path is empty".to_string(),
+                });
+            }
+            return Ok(Some(ImageRef::DockerArchive { path: path.into() }));
+        }
         let (archive, rest) = if let Some(rest) = s.strip_prefix("oci-archive:") {
             (true, rest)
         } else if let Some(rest) = s.strip_prefix("oci:") {
@@ -83,9 +101,10 @@ impl ImageRef {
     /// The file or directory the reference points at.
     pub fn path(&self) -> &Path {
         match self {
-            ImageRef::Dir { path, .. } | ImageRef::Archive { path, .. } | ImageRef::Json(path) => {
-                path
-            }
+            ImageRef::Dir { path, .. }
+            | ImageRef::Archive { path, .. }
+            | ImageRef::DockerArchive { path }
+            | ImageRef::Json(path) => path,
         }
     }
 
@@ -93,7 +112,7 @@ impl ImageRef {
     pub fn tag(&self) -> Option<&str> {
         match self {
             ImageRef::Dir { tag, .. } | ImageRef::Archive { tag, .. } => tag.as_deref(),
-            ImageRef::Json(_) => None,
+            ImageRef::DockerArchive { .. } | ImageRef::Json(_) => None,
         }
     }
 }
@@ -103,6 +122,9 @@ impl fmt::Display for ImageRef {
         let (prefix, path, tag) = match self {
             ImageRef::Dir { path, tag } => ("oci:", path, tag),
             ImageRef::Archive { path, tag } => ("oci-archive:", path, tag),
+            ImageRef::DockerArchive { path } => {
+                return write!(f, "docker-archive:{}", path.display())
+            }
             ImageRef::Json(path) => return write!(f, "{}", path.display()),
         };
         write!(f, "{prefix}{}", path.display())?;
@@ -155,6 +177,15 @@ mod tests {
             Path::new("/a:b/c")
         );
         assert!(ImageRef::parse_output("docker://x").is_err());
+        assert!(ImageRef::parse_output("docker-archive:x.tar").is_err());
+        let d = ImageRef::parse("docker-archive:/s/img:1.tar").unwrap();
+        assert_eq!(
+            d,
+            ImageRef::DockerArchive {
+                path: "/s/img:1.tar".into()
+            }
+        );
+        assert_eq!(d.to_string(), "docker-archive:/s/img:1.tar");
         assert!(ImageRef::parse_output("oci:").is_err());
         assert_eq!(
             ImageRef::parse_output("oci:/x:t").unwrap().to_string(),

@@ -13,12 +13,12 @@ use rechunk_model::{Component, ComponentKind, PlanRecord, Snapshot, PLAN_LABEL};
 
 use crate::config::{ComponentMeta, COMPONENTS_LABEL};
 use crate::previous::OSTREE_COMPONENTS;
-use crate::read::Image;
+use crate::read::ImageInfo;
 use crate::{Error, Result};
 
 /// The snapshot an image represents: id = manifest digest (or the reference), date = config
 /// `created` (0 when absent).
-pub fn image_snapshot(image: &Image) -> Result<Snapshot> {
+pub fn image_snapshot(image: &ImageInfo) -> Result<Snapshot> {
     let id = image
         .manifest_digest
         .clone()

@@ -9,28 +9,29 @@ use std::sync::Mutex;
 
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use rechunk_model::{layer_key, Component, Plan, PlanRecord, Timestamp};
-use rechunk_rootfs::{EntryKind, Tree};
+use rechunk_tree::{ContentSource, EntryKind, Member, Tree, WriteRules};
 use serde_json::Value;
 
-use crate::assign::{assign, Assignment};
+use crate::assign::{assign, LayerContents};
 use crate::compression::{Compression, Compressor};
 use crate::config::{image_config, ConfigInput, HistoryEntry};
 use crate::error::{IoContext, NamedWriter};
 use crate::hashing::HashWriter;
 use crate::json::canonical_bytes;
-use crate::layer_tar::{write_layer_tar, Member, TarOptions};
+use crate::layer_tar::{write_layer_tar, TarInput};
 use crate::layout::{Blob, Staging};
 use crate::previous::OSTREE_COMPONENTS;
 
 /// Layer annotation holding [`rechunk_model::layer_key`] of the layer's components.
 pub const LAYER_KEY: &str = "dev.rechunk.layer-key";
 use crate::reference::ImageRef;
-use crate::root::RootDir;
 use crate::{Error, Result};
 
 /// Everything one build needs.
 pub struct BuildRequest<'a> {
     pub tree: &'a Tree,
+    /// Where the tree's file contents are read from.
+    pub content: &'a dyn ContentSource,
     /// Components sorted by name; `owner[i]` indexes this for `tree.entries[i]`.
     pub components: &'a [Component],
     pub owner: &'a [usize],
@@ -43,8 +44,9 @@ pub struct BuildRequest<'a> {
     pub jobs: usize,
     /// Config `created` and history dates.
     pub created: Timestamp,
-    /// `SOURCE_DATE_EPOCH`: clamps file mtimes.
-    pub clamp_mtime: Option<i64>,
+    /// What is written for each entry; the component versions must have been made with the
+    /// same rules.
+    pub rules: WriteRules,
     pub labels: &'a [(String, String)],
     /// Config to carry over.
     pub base_config: Option<&'a Value>,
@@ -99,7 +101,6 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
     let assignment = assign(req.tree, req.components, req.owner, req.plan)?;
-    let root = RootDir::open(&req.tree.root)?;
     let staging = Staging::new(req.output)?;
     // Layers with no owned entry are not emitted (an empty plan layer, or components without
     // files): they would only add empty tars.
@@ -112,7 +113,7 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
             bytes: emitted.iter().map(|&i| assignment.content_bytes[i]).sum(),
         });
     }
-    let layers = write_layers(req, &assignment, &emitted, &root, &staging)?;
+    let layers = write_layers(req, &assignment, &emitted, &staging)?;
     let bootable = is_bootable(req.tree);
     let config = image_config(&ConfigInput {
         base: req.base_config,
@@ -148,9 +149,8 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
 /// start last; results come back in plan order.
 fn write_layers(
     req: &BuildRequest,
-    assignment: &Assignment,
+    assignment: &LayerContents,
     emitted: &[usize],
-    root: &RootDir,
     staging: &Staging,
 ) -> Result<Vec<BuiltLayer>> {
     let mut order: Vec<usize> = (0..emitted.len()).collect();
@@ -163,7 +163,10 @@ fn write_layers(
         .num_threads(req.jobs)
         .thread_name(|i| format!("rechunk-layer-{i}"))
         .build()
-        .map_err(|e| Error::Usage(format!("starting {} writer threads: {e}", req.jobs)))?;
+        .map_err(|e| {
+            let e = std::io::Error::other(e.to_string());
+            Error::io("starting the layer writer threads for", staging.path(), e)
+        })?;
     // One compressor per thread, reused for every layer the thread writes.
     let compressors = (0..req.jobs.min(emitted.len()))
         .map(|_| req.compression.compressor())
@@ -180,8 +183,8 @@ fn write_layers(
                 let slot = order[k];
                 let plan_index = emitted[slot];
                 let members = &assignment.layers[plan_index];
-                let result = write_one_layer(req, root, staging, &mut compressor, members, failed)
-                    .map(|(blob, diff, tar)| BuiltLayer {
+                let result = write_one_layer(req, staging, &mut compressor, members, failed).map(
+                    |(blob, diff, tar)| BuiltLayer {
                         plan_index,
                         components: req.plan.layers[plan_index].components.clone(),
                         digest: format!("sha256:{}", blob.digest),
@@ -189,7 +192,8 @@ fn write_layers(
                         diff_id: format!("sha256:{diff}"),
                         tar_size: tar,
                         content_bytes: assignment.content_bytes[plan_index],
-                    });
+                    },
+                );
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 } else if let Some(progress) = req.progress {
@@ -205,7 +209,7 @@ fn write_layers(
     });
     let results = results
         .into_inner()
-        .map_err(|_| Error::Usage("a layer writer thread panicked".into()))?;
+        .map_err(|_| Error::Internal("a layer writer thread panicked".into()))?;
     // The first real error in plan order (layers stopped because of it say nothing new).
     let mut layers = Vec::with_capacity(results.len());
     let mut aborted = false;
@@ -220,7 +224,7 @@ fn write_layers(
         return Err(Error::Aborted);
     }
     if layers.len() != emitted.len() {
-        return Err(Error::Usage("a layer writer stopped early".into()));
+        return Err(Error::Internal("a layer writer stopped early".into()));
     }
     Ok(layers)
 }
@@ -228,7 +232,6 @@ fn write_layers(
 /// Streams one layer: tar → sha256 (diff_id) → compressor → sha256 (digest) → temp file.
 fn write_one_layer(
     req: &BuildRequest,
-    root: &RootDir,
     staging: &Staging,
     compressor: &mut Compressor,
     members: &[Member],
@@ -251,11 +254,13 @@ fn write_one_layer(
             progress(Progress::Content { bytes });
         }
     };
-    let opts = TarOptions {
-        clamp_mtime: req.clamp_mtime,
+    let input = TarInput {
+        tree: req.tree,
+        content: req.content,
+        rules: req.rules,
         on_content: Some(&on_content),
     };
-    write_layer_tar(&mut tar, req.tree, root, members, opts, abort)?;
+    write_layer_tar(&mut tar, input, members, abort)?;
     let (encoder, diff_id, tar_size) = tar.finish();
     let diff_id = diff_id.unwrap_or_default();
     let compressed = encoder.finish().ctx("compressing into", &tmp_path)?;
@@ -320,7 +325,7 @@ fn manifest_json(
         .config(config.descriptor(MediaType::ImageConfig)?)
         .layers(descriptors)
         .build()
-        .map_err(|e| Error::Usage(format!("building the manifest: {e}")))?;
+        .map_err(|e| Error::Internal(format!("building the manifest: {e}")))?;
     canonical_bytes(&manifest).map_err(|e| Error::json(Path::new("manifest"), e))
 }
 

@@ -15,7 +15,7 @@ use rechunk_oci::{
     build_image, component_versions, image_snapshot, open_image, previous_plan, BuildReport,
     BuildRequest, Compression, ImageRef, PreviousFormat, Progress, BOOTC_LABEL, OSTREE_COMPONENTS,
 };
-use rechunk_rootfs::{EntryKind, Tree};
+use rechunk_tree::{DirSource, EntryKind, Tree, WriteRules};
 use support::*;
 
 const EPOCH: i64 = 1_700_000_000;
@@ -52,8 +52,10 @@ impl<'a> Build<'a> {
             history: ChangeHistory::default(),
         };
         let output = ImageRef::parse_output(output)?;
+        let content = DirSource::open(&self.tree.root)?;
         build_image(&BuildRequest {
             tree: self.tree,
+            content: &content,
             components: &components,
             owner: &owner,
             plan: &self.plan,
@@ -62,7 +64,9 @@ impl<'a> Build<'a> {
             compression: self.compression,
             jobs: self.jobs,
             created: EPOCH,
-            clamp_mtime: Some(EPOCH),
+            rules: WriteRules {
+                clamp_mtime: Some(EPOCH),
+            },
             labels: &[("org.example.test".into(), "yes".into())],
             base_config: None,
             progress: self.progress,
@@ -169,7 +173,7 @@ fn metadata_labels_annotations_and_skopeo() {
     let copied =
         open_image(&ImageRef::parse(&format!("oci-archive:{}:v1", archive.display())).unwrap())
             .unwrap();
-    let digests = |i: &rechunk_oci::Image| {
+    let digests = |i: &rechunk_oci::ImageInfo| {
         i.layers
             .iter()
             .map(|l| l.digest.clone())

@@ -9,6 +9,7 @@ use std::fs;
 
 use rechunk_model::{ChangeHistory, PlanRecord, PLAN_RECORD_VERSION};
 use rechunk_oci::{build_image, interrupt, BuildRequest, Compression, Error, ImageRef};
+use rechunk_tree::{DirSource, WriteRules};
 use support::*;
 
 #[test]
@@ -37,8 +38,10 @@ fn sigint_stops_the_build_and_cleans_up() {
     assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
     assert!(interrupt::requested());
 
+    let content = DirSource::open(&tree.root).unwrap();
     let err = build_image(&BuildRequest {
         tree: &tree,
+        content: &content,
         components: &components,
         owner: &owner,
         plan: &plan,
@@ -47,7 +50,7 @@ fn sigint_stops_the_build_and_cleans_up() {
         compression: Compression::default(),
         jobs: 2,
         created: 0,
-        clamp_mtime: None,
+        rules: WriteRules::default(),
         labels: &[],
         base_config: None,
         progress: None,

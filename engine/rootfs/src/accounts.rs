@@ -11,9 +11,14 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use rechunk_tree::ContentSource;
+
 use crate::error::Error;
 use crate::resolve::TreeIndex;
 use crate::{EntryKind, Tree};
+
+/// Largest account file read: real ones are a few KiB; a bigger one is not an account file.
+const MAX_ACCOUNT_FILE: u64 = 16 << 20;
 
 const PASSWD: [&str; 3] = ["etc/passwd", "usr/etc/passwd", "usr/lib/passwd"];
 const GROUP: [&str; 3] = ["etc/group", "usr/etc/group", "usr/lib/group"];
@@ -27,10 +32,14 @@ pub struct Accounts {
 
 impl Accounts {
     /// Reads the tree's account files (those that exist; symlinks followed inside the tree).
-    pub fn read(tree: &Tree, index: &TreeIndex) -> Result<Accounts, Error> {
+    pub fn read(
+        tree: &Tree,
+        index: &TreeIndex,
+        content: &dyn ContentSource,
+    ) -> Result<Accounts, Error> {
         Ok(Accounts {
-            users: read_ids(tree, index, &PASSWD)?,
-            groups: read_ids(tree, index, &GROUP)?,
+            users: read_ids(tree, index, content, &PASSWD)?,
+            groups: read_ids(tree, index, content, &GROUP)?,
         })
     }
 
@@ -52,21 +61,39 @@ fn lookup(ids: &HashMap<String, u32>, name: &str) -> u32 {
     }
 }
 
-fn read_ids(tree: &Tree, index: &TreeIndex, files: &[&str]) -> Result<HashMap<String, u32>, Error> {
+fn read_ids(
+    tree: &Tree,
+    index: &TreeIndex,
+    content: &dyn ContentSource,
+    files: &[&str],
+) -> Result<HashMap<String, u32>, Error> {
     let mut ids = HashMap::new();
     for file in files {
         // A path that escapes or loops defines nobody: rpm would not have read it either.
         let Ok(real) = index.resolve(Path::new(file), true) else {
             continue;
         };
-        let is_file = index
+        let Some(e) = index
             .get(&real)
-            .is_some_and(|i| tree.entries[i].kind == EntryKind::Regular);
-        if !is_file {
+            .map(|i| &tree.entries[i])
+            .filter(|e| e.kind == EntryKind::Regular)
+        else {
             continue;
-        }
+        };
         let path = tree.root.join(&real);
-        let text = read_text(&path).map_err(|e| Error::io(&path, "reading account names", e))?;
+        if e.size > MAX_ACCOUNT_FILE {
+            return Err(Error::io(
+                &path,
+                "reading account names",
+                std::io::Error::other(format!("{} bytes is too large", e.size)),
+            ));
+        }
+        let mut bytes = Vec::new();
+        content
+            .open(e)?
+            .read_to_end(&mut bytes)
+            .map_err(|err| Error::io(&path, "reading account names", err))?;
+        let text = String::from_utf8_lossy(&bytes);
         for (name, id) in parse(&text) {
             ids.entry(name.to_owned()).or_insert(id);
         }
@@ -85,17 +112,6 @@ fn parse(text: &str) -> impl Iterator<Item = (&str, u32)> {
         let id = fields.nth(1)?.trim().parse().ok()?;
         Some((name, id))
     })
-}
-
-/// Reads a file without following a symlink in its last component (the path is already
-/// resolved inside the tree), accepting any bytes: a non-UTF-8 line just defines nobody.
-fn read_text(path: &Path) -> std::io::Result<String> {
-    let flags =
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
-    let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty())?;
-    let mut bytes = Vec::new();
-    std::fs::File::from(fd).read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
-//! File content digests: with the algorithm an rpm package records (to compare with its
-//! FILEDIGESTS), and SHA-256 (to version content no record describes). Files are opened
-//! without following a symlink in the last component; the caller passes a path already
-//! resolved inside the tree.
+//! File content digests with the algorithm an rpm package records (to compare with its
+//! FILEDIGESTS), read through the tree's content source.
 
 use std::io::{self, Read};
-use std::path::Path;
 
+use rechunk_tree::{ContentSource, Entry};
 use sha2::digest::DynDigest;
 
 /// rpm's PGPHASHALGO number for SHA-256.
@@ -22,9 +20,13 @@ pub fn hasher_for(algo: u32) -> Option<Box<dyn DynDigest>> {
     }
 }
 
-/// Hex digest of a regular file's content with rpm algorithm `algo`, falling back to SHA-256
+/// Hex digest of a regular entry's content with rpm algorithm `algo`, falling back to SHA-256
 /// when rpm's algorithm is not offered. Returns the algorithm used and the digest.
-pub fn file_digest(path: &Path, algo: u32) -> io::Result<(u32, String)> {
+pub fn file_digest(
+    content: &dyn ContentSource,
+    e: &Entry,
+    algo: u32,
+) -> Result<(u32, String), rechunk_tree::Error> {
     let (algo, mut hasher) = match hasher_for(algo) {
         Some(h) => (algo, h),
         None => (
@@ -32,17 +34,14 @@ pub fn file_digest(path: &Path, algo: u32) -> io::Result<(u32, String)> {
             Box::new(sha2::Sha256::default()) as Box<dyn DynDigest>,
         ),
     };
-    let flags =
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
-    let fd = rustix::fs::open(path, flags, rustix::fs::Mode::empty())?;
-    let mut file = std::fs::File::from(fd);
+    let mut file = content.open(e)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(rechunk_tree::Error::io("reading", &e.path, err)),
         }
     }
     Ok((algo, hex::encode(hasher.finalize())))
@@ -51,20 +50,35 @@ pub fn file_digest(path: &Path, algo: u32) -> io::Result<(u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rechunk_tree::{EntryKind, MemorySource};
 
     #[test]
     fn digests_match_known_values() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, b"abc").unwrap();
-        let (algo, hex) = file_digest(&path, SHA256).unwrap();
+        let mut m = MemorySource::new();
+        m.insert("f", b"abc".to_vec());
+        let e = Entry {
+            path: "f".into(),
+            kind: EntryKind::Regular,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 3,
+            mtime: 0,
+            xattrs: Vec::new(),
+            hardlink: None,
+        };
+        let (algo, hex) = file_digest(&m, &e, SHA256).unwrap();
         assert_eq!(algo, SHA256);
         assert_eq!(
             hex,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // MD5 (1) is not offered: SHA-256 stands in, and says so.
-        assert_eq!(file_digest(&path, 1).unwrap(), (SHA256, hex));
-        assert!(file_digest(&dir.path().join("missing"), SHA256).is_err());
+        assert_eq!(file_digest(&m, &e, 1).unwrap(), (SHA256, hex));
+        let missing = Entry {
+            path: "missing".into(),
+            ..e
+        };
+        assert!(file_digest(&m, &missing, SHA256).is_err());
     }
 }

@@ -16,15 +16,13 @@ pub enum Error {
     },
     #[error("{path}: is a {kind}; sockets, FIFOs and device nodes cannot go into an image (--skip-special-files leaves them out)", path = .path.display())]
     SpecialFile { path: PathBuf, kind: &'static str },
-    #[error("{path}: /boot must be empty in a bootable container image (kernels live in /usr/lib/modules), but it holds: {}", .contents.join(", "), path = .path.display())]
-    BootNotEmpty {
-        path: PathBuf,
-        contents: Vec<String>,
-    },
     #[error("{path}: symlink to {target} leads out of the root filesystem; refusing to follow it", path = .path.display(), target = .target.display())]
     SymlinkEscapes { path: PathBuf, target: PathBuf },
     #[error(transparent)]
     Rpmdb(#[from] rechunk_rpmdb::Error),
+    /// Reading content, or a rule on what belongs in an image (a non-empty /boot).
+    #[error(transparent)]
+    Tree(#[from] rechunk_tree::Error),
 }
 
 impl Error {
@@ -67,30 +65,4 @@ impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.path.display(), self.message)
     }
-}
-
-/// Why a path was left out of the tree by design (not an error, not a warning).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    /// Contents of /proc, /sys, /dev, /run, /tmp, /var/tmp (the directories are kept).
-    VolatileDir,
-    /// Contents of a directory holding a valid CACHEDIR.TAG (the directory is kept).
-    CacheDir,
-    /// The entry (and, for a directory, everything under it) carries `user.rechunk.skip`.
-    SkipXattr,
-    /// Contents of another mount point (the directory is kept).
-    MountPoint,
-    /// A socket, FIFO or device node, with `--skip-special-files`.
-    SpecialFile,
-    /// Unreadable, with `--keep-going`.
-    Unreadable,
-}
-
-/// A path left out of the tree, with why.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Skipped {
-    /// Relative to the root, like [`crate::Entry::path`].
-    pub path: PathBuf,
-    pub reason: SkipReason,
 }

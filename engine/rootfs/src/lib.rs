@@ -1,34 +1,38 @@
-//! Root filesystem loading: walk a tree without ever leaving it, record every entry's
-//! metadata, read its rpm database, and assign every path to a component.
+//! Root filesystem loading: walk a directory without ever leaving it ([`scan`]), or take a tree
+//! another input produced ([`load_tree`]: an image's layers), read its rpm database, and assign
+//! every path to a component ([`assign_components`]; the rules are in [`components`]) → a
+//! [`LoadedRoot`], plus `rpm -V` style checks.
 //!
-//! [`load`] is the entry point: [`scan`] (the walk) → rpmdb lookup inside the tree →
-//! [`assign`] (path → component, see its module doc for the rules; a package's version moves
-//! with its [`Drift`] from the rpmdb records) → `rpm -V` style checks.
+//! File contents are always read through a [`ContentSource`], so a directory and an image's
+//! staged layers are treated alike.
 
 mod accounts;
-mod assign;
 mod caps;
+pub mod components;
 mod digest;
-mod drift;
-mod entry;
 mod error;
 mod resolve;
 mod scan;
 mod verify;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 pub use accounts::Accounts;
-pub use assign::{Rule, BIG_FILE, COMPONENT_XATTR};
 pub use caps::FileCaps;
-pub use drift::Drift;
-pub use entry::{Entry, EntryKind, InodeId, Tree};
-pub use error::{Error, SkipReason, Skipped, Warning, WarningKind};
+pub use components::{
+    assign_components, Claim, ComponentInput, ComponentSource, Drift, Ownership, Rule, BIG_FILE,
+    COMPONENT_XATTR,
+};
+pub use error::{Error, Warning, WarningKind};
+pub use rechunk_tree::belongs::SKIP_XATTR;
+pub use rechunk_tree::{
+    ContentSource, DirSource, Entry, EntryKind, InodeId, SkipReason, Skipped, Tree, WriteRules,
+};
 pub use resolve::{ResolveError, TreeIndex};
-pub use scan::{scan, Scan, ScanOptions, SKIP_XATTR};
+pub use scan::{scan, Scan, ScanOptions};
 
 use rechunk_model::Component;
 use rechunk_rpmdb::{DbFormat, Package, ReadOptions, DB_DIRS, DB_FILES};
@@ -46,9 +50,12 @@ pub struct LoadOptions {
     pub verify_digests: bool,
     /// Incremented once per entry scanned, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
-    /// `SOURCE_DATE_EPOCH`: the image writer clamps file mtimes to it, so component versions
-    /// compare and hash the clamped mtime (what will be in the layer).
-    pub clamp_mtime: Option<i64>,
+    /// What the image writer will write (the `SOURCE_DATE_EPOCH` clamp): component versions
+    /// hash what will be in the layer.
+    pub rules: WriteRules,
+    /// Where the rpm database is copied to be read when the content is not a directory (an
+    /// image); the system's temporary directory by default.
+    pub tmpdir: Option<PathBuf>,
 }
 
 /// A loaded root filesystem: its entries, packages and components.
@@ -72,34 +79,41 @@ pub struct LoadedRoot {
     /// Paths left out by design, with why.
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<Warning>,
-    /// The rpm database that was read (full path).
+    /// The rpm database that was read (full path inside the tree's location).
     pub rpmdb: Option<PathBuf>,
 }
 
-/// Scans `root`, reads its rpm database and assigns every entry to a component.
+/// Scans the directory `root`, reads its rpm database and assigns every entry to a component.
 pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedRoot, Error> {
     let scan_opts = ScanOptions {
         skip_special_files: opts.skip_special_files,
         keep_going: opts.keep_going,
         progress: opts.progress.clone(),
     };
+    let scanned = scan(root, &scan_opts)?;
+    let content = DirSource::open(&scanned.tree.root)?;
+    load_tree(scanned, &content, opts)
+}
+
+/// Reads the rpm database of a finished tree (whose contents `content` opens) and assigns
+/// every entry to a component.
+pub fn load_tree(
+    scanned: Scan,
+    content: &dyn ContentSource,
+    opts: &LoadOptions,
+) -> Result<LoadedRoot, Error> {
     let Scan {
         tree,
         skipped,
         mut warnings,
-    } = scan(root, &scan_opts)?;
+    } = scanned;
     let index = TreeIndex::new(&tree);
     let located = locate_rpmdb(&tree, &index)?;
     let mut packages = Vec::new();
     let mut rpmdb = None;
-    if let Some(db) = &located.database {
-        let path = root.join(db);
-        let read = rechunk_rpmdb::read(
-            &path,
-            &ReadOptions {
-                keep_going: opts.keep_going,
-            },
-        )?;
+    if let Some(db) = located.database {
+        let read = read_packages(&tree, db, content, opts)?;
+        let path = tree.root.join(&tree.entries[db].path);
         warnings.extend(read.skipped.iter().map(|s| Warning {
             kind: WarningKind::CorruptPackage,
             path: path.clone(),
@@ -108,45 +122,40 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<LoadedRoot, Error> {
         packages = read.packages;
         rpmdb = Some(path);
     }
-    let accounts = if packages.is_empty() {
-        Accounts::default()
-    } else {
-        Accounts::read(&tree, &index)?
-    };
-    let input = assign::AssignInput {
+    let input = ComponentInput {
         packages: &packages,
         rpmdb_dirs: &located.dirs,
         group_by_source: opts.group_by_source,
-        clamp_mtime: opts.clamp_mtime,
-        accounts: &accounts,
+        rules: opts.rules,
     };
-    let assignment = assign::assign(&tree, &index, &input);
+    let ownership = components::assign_indexed(&tree, &index, content, &input)?;
     warnings.extend(verify::verify(
         &tree,
+        content,
         &index,
         &packages,
-        &assignment.package_of,
+        &ownership.package_of,
         opts.verify_digests,
     ));
     drop(index);
     Ok(LoadedRoot {
         tree,
         packages,
-        components: assignment.components,
-        owner: assignment.owner,
-        rule: assignment.rule,
-        package_of: assignment.package_of,
-        drift: assignment.drift,
+        components: ownership.components,
+        owner: ownership.owner,
+        rule: ownership.rule,
+        package_of: ownership.package_of,
+        drift: ownership.drift,
         skipped,
         warnings,
         rpmdb,
     })
 }
 
-/// The rpm database directories present in a tree (real paths) and the database file to read.
+/// The rpm database directories present in a tree (real paths) and the database entry to read.
 struct Located {
     dirs: Vec<PathBuf>,
-    database: Option<PathBuf>,
+    database: Option<usize>,
 }
 
 /// Looks for the rpmdb at rpm's locations, following symlinks only inside the tree.
@@ -163,17 +172,71 @@ fn locate_rpmdb(tree: &Tree, index: &TreeIndex) -> Result<Located, Error> {
         if !is_dir || located.dirs.contains(&real) {
             continue;
         }
-        let file = DB_FILES.iter().map(|(name, _)| real.join(name)).find(|p| {
-            index
-                .get(p)
-                .is_some_and(|i| tree.entries[i].kind == EntryKind::Regular)
-        });
+        let file = DB_FILES
+            .iter()
+            .filter_map(|(name, _)| index.get(&real.join(name)))
+            .find(|&i| tree.entries[i].kind == EntryKind::Regular);
         if located.database.is_none() {
             located.database = file;
         }
         located.dirs.push(real);
     }
     Ok(located)
+}
+
+/// Reads the database at entry `db`: in place when the content is a directory, else copied
+/// (with its `-wal` file, if the tree has one) into a temporary directory under
+/// `opts.tmpdir`, removed afterwards.
+fn read_packages(
+    tree: &Tree,
+    db: usize,
+    content: &dyn ContentSource,
+    opts: &LoadOptions,
+) -> Result<rechunk_rpmdb::Rpmdb, Error> {
+    let read_opts = ReadOptions {
+        keep_going: opts.keep_going,
+    };
+    let entry = &tree.entries[db];
+    if let Some(path) = content.local_path(entry) {
+        return Ok(rechunk_rpmdb::read(&path, &read_opts)?);
+    }
+    let shown = tree.root.join(&entry.path);
+    let tmp_parent = opts.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(".rechunk-rpmdb-")
+        .tempdir_in(&tmp_parent)
+        .map_err(|e| {
+            Error::io(
+                &tmp_parent,
+                "creating a directory to read the rpm database in",
+                e,
+            )
+        })?;
+    let name = entry.path.file_name().unwrap_or_default();
+    let copy = tmp.path().join(name);
+    copy_out(content, entry, &copy)?;
+    let mut wal = entry.path.clone().into_os_string();
+    wal.push("-wal");
+    let index = TreeIndex::new(tree);
+    if let Some(w) = index.get(Path::new(&wal)).map(|i| &tree.entries[i]) {
+        if w.kind == EntryKind::Regular {
+            let mut copy_wal = copy.clone().into_os_string();
+            copy_wal.push("-wal");
+            copy_out(content, w, Path::new(&copy_wal))?;
+        }
+    }
+    rechunk_rpmdb::read(&copy, &read_opts).map_err(|e| Error::Io {
+        path: shown,
+        op: "reading the rpm database",
+        err: io::Error::other(e.to_string()),
+    })
+}
+
+fn copy_out(content: &dyn ContentSource, e: &Entry, to: &Path) -> Result<(), Error> {
+    let mut reader = content.open(e)?;
+    let mut out = std::fs::File::create(to).map_err(|err| Error::io(to, "creating", err))?;
+    io::copy(&mut reader, &mut out).map_err(|err| Error::io(to, "writing", err))?;
+    out.flush().map_err(|err| Error::io(to, "writing", err))
 }
 
 fn resolve_error(tree: &Tree, e: ResolveError) -> Error {

@@ -17,7 +17,9 @@ use rayon::prelude::*;
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Statx, StatxAttributes, StatxFlags, CWD};
 use rustix::io::Errno;
 
-use crate::error::{Error, SkipReason, Skipped, Warning, WarningKind};
+use rechunk_tree::belongs::{self, SkipReason, Skipped};
+
+use crate::error::{Error, Warning, WarningKind};
 use crate::{Entry, EntryKind, InodeId, Tree};
 
 /// What the walk needs to know.
@@ -38,15 +40,6 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<Warning>,
 }
-
-/// Top-level directories whose contents never belong in an image (the directories stay).
-pub(crate) const VOLATILE_DIRS: [&str; 6] = ["proc", "sys", "dev", "run", "tmp", "var/tmp"];
-
-/// The xattr that marks an entry (and its subtree) as not part of the image.
-pub const SKIP_XATTR: &str = "user.rechunk.skip";
-
-/// The start of a valid CACHEDIR.TAG (bford.info/cachedir).
-const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
 /// Shared state of one walk.
 struct Walk<'a> {
@@ -97,20 +90,15 @@ fn check_boot(root_fd: &OwnedFd, root: &Path) -> Result<(), Error> {
         return Ok(()); // absent, or a symlink we do not follow: nothing is in it
     };
     let path = root.join("boot");
-    let mut names = read_names(&boot).map_err(|e| Error::io(&path, "listing", e.into()))?;
+    let names = read_names(&boot).map_err(|e| Error::io(&path, "listing", e.into()))?;
     if names.is_empty() {
         return Ok(());
     }
-    names.sort();
-    let mut contents: Vec<String> = names
+    let names = names
         .iter()
-        .take(5)
-        .map(|n| path.join(n).display().to_string())
+        .map(|n| n.to_string_lossy().into_owned())
         .collect();
-    if names.len() > 5 {
-        contents.push(format!("and {} more", names.len() - 5));
-    }
-    Err(Error::BootNotEmpty { path, contents })
+    Err(belongs::boot_not_empty(path, names).into())
 }
 
 fn read_names(fd: &OwnedFd) -> rustix::io::Result<Vec<OsString>> {
@@ -177,7 +165,7 @@ impl Walk<'_> {
                 return Ok(Vec::new());
             }
         };
-        if names.iter().any(|n| n == "CACHEDIR.TAG") && is_cachedir_tag(fd) {
+        if names.iter().any(|n| n == belongs::CACHEDIR_TAG) && is_cachedir_tag(fd) {
             self.skip(rel, SkipReason::CacheDir);
             return Ok(Vec::new());
         }
@@ -246,7 +234,7 @@ impl Walk<'_> {
                 return self.fail_or_skip(&rel, err);
             }
         };
-        if xattrs.iter().any(|(n, _)| n == SKIP_XATTR) {
+        if xattrs.iter().any(|(n, _)| n == belongs::SKIP_XATTR) {
             self.skip(&rel, SkipReason::SkipXattr);
             return Ok(Visit::Skip);
         }
@@ -263,7 +251,7 @@ impl Walk<'_> {
             return Ok(self.mount_point(entry));
         }
         if entry.is_dir() {
-            if VOLATILE_DIRS.iter().any(|d| entry.path == Path::new(d)) {
+            if belongs::is_volatile_dir(&entry.path) {
                 self.skip(&entry.path, SkipReason::VolatileDir);
                 return Ok(Visit::Record(entry));
             }
@@ -340,11 +328,11 @@ impl Walk<'_> {
 
 fn is_cachedir_tag(dirfd: &OwnedFd) -> bool {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::openat(dirfd, "CACHEDIR.TAG", flags, Mode::empty()) else {
+    let Ok(fd) = rustix::fs::openat(dirfd, belongs::CACHEDIR_TAG, flags, Mode::empty()) else {
         return false;
     };
-    let mut buf = [0u8; CACHEDIR_SIGNATURE.len()];
-    matches!(rustix::io::read(&fd, &mut buf), Ok(n) if n == buf.len() && buf == CACHEDIR_SIGNATURE)
+    let mut buf = [0u8; belongs::CACHEDIR_SIGNATURE.len()];
+    matches!(rustix::io::read(&fd, &mut buf), Ok(n) if belongs::is_cachedir_signature(&buf[..n]))
 }
 
 fn world_readable(st: &Statx) -> bool {

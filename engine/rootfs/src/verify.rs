@@ -6,15 +6,15 @@
 //! are skipped. A file the rpmdb lists but the tree lacks is reported as missing, except under
 //! `/var` (bootc images ship /var as tmpfiles.d entries) and the volatile directories.
 
-use std::path::Path;
+use rayon::prelude::*;
+use rechunk_rpmdb::{Package, PackageFile};
+use rechunk_tree::{ContentSource, Entry};
 
-use crate::assign::{find_package_path, type_matches};
+use crate::components::packages::records::{find_package_path, type_matches};
 use crate::digest;
 use crate::error::{Warning, WarningKind};
 use crate::resolve::TreeIndex;
 use crate::{EntryKind, Tree};
-use rayon::prelude::*;
-use rechunk_rpmdb::{Package, PackageFile};
 
 /// One owned file to check against its record.
 struct Check<'a> {
@@ -26,6 +26,7 @@ struct Check<'a> {
 /// Compares the tree with the records of the packages that own its paths.
 pub fn verify(
     tree: &Tree,
+    content: &dyn ContentSource,
     index: &TreeIndex,
     packages: &[Package],
     package_of: &[Option<usize>],
@@ -57,7 +58,7 @@ pub fn verify(
     }
     let mut found: Vec<Warning> = checks
         .par_iter()
-        .filter_map(|c| check(tree, c, digests))
+        .filter_map(|c| check(tree, content, c, digests))
         .collect();
     warnings.append(&mut found);
     warnings
@@ -70,7 +71,7 @@ fn expected_on_disk(rpm_path: &str) -> bool {
     !NOT_KEPT.iter().any(|p| rpm_path.starts_with(p))
 }
 
-fn check(tree: &Tree, c: &Check, digests: bool) -> Option<Warning> {
+fn check(tree: &Tree, content: &dyn ContentSource, c: &Check, digests: bool) -> Option<Warning> {
     let e = &tree.entries[c.entry];
     let f = c.file;
     let warn = |message: String| Warning {
@@ -112,7 +113,7 @@ fn check(tree: &Tree, c: &Check, digests: bool) -> Option<Warning> {
             Some(warn(format!("size {} differs from {}", e.size, f.size)))
         }
         EntryKind::Regular if digests => {
-            check_digest(&tree.root.join(&e.path), c.package.digest_algo, f).map(warn)
+            check_digest(content, e, c.package.digest_algo, f).map(warn)
         }
         _ => None,
     }
@@ -120,10 +121,15 @@ fn check(tree: &Tree, c: &Check, digests: bool) -> Option<Warning> {
 
 /// Hashes the file with the package's digest algorithm; `Some(message)` on a difference.
 /// MD5 and SHA-1 digests (old packages) are not checked.
-fn check_digest(path: &Path, algo: u32, f: &PackageFile) -> Option<String> {
+fn check_digest(
+    content: &dyn ContentSource,
+    e: &Entry,
+    algo: u32,
+    f: &PackageFile,
+) -> Option<String> {
     let want = f.digest.as_deref()?;
     digest::hasher_for(algo)?;
-    match digest::file_digest(path, algo) {
+    match digest::file_digest(content, e, algo) {
         Ok((_, got)) => (got != want).then(|| format!("digest {got} differs from {want}")),
         Err(e) => Some(format!("cannot read to verify: {e}")),
     }

@@ -169,10 +169,8 @@ fn read_sqlite(path: &Path, opts: &ReadOptions) -> Result<Rpmdb, Error> {
         };
         match decoded {
             Ok(pkg) => db.packages.push(pkg),
-            Err(reason) if opts.keep_going => {
-                tracing::warn!("{}: skipping Packages row {hnum}: {reason}", path.display());
-                db.skipped.push(SkippedRow { hnum, reason });
-            }
+            // Reported by the caller, with the other warnings.
+            Err(reason) if opts.keep_going => db.skipped.push(SkippedRow { hnum, reason }),
             Err(reason) => {
                 return Err(Error::CorruptRow {
                     path: path.to_owned(),

@@ -3,7 +3,7 @@
 //!
 //! Written here rather than taken from the `rpm` crate because rpmdb rows are untrusted: every
 //! offset and count is bounds-checked so a truncated or corrupt row is an error, never a panic.
-//! Tag numbers come from `rpm::IndexTag`.
+//! Tag numbers come from [`crate::tags`].
 
 use std::fmt;
 

@@ -8,6 +8,7 @@
 mod db;
 mod header;
 mod package;
+mod tags;
 
 use std::path::PathBuf;
 

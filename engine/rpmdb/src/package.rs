@@ -1,13 +1,11 @@
 //! An installed package as its rpmdb header records it: identity, sizes, changelog times, the
 //! file list and dependency names.
 
-use rpm::IndexTag;
-use serde::Serialize;
-
 use crate::header::{Header, HeaderError};
+use crate::tags as tag;
 
 /// rpm's per-file flags (`RPMFILE_*`), as stored in FILEFLAGS.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FileFlags(pub u32);
 
 impl FileFlags {
@@ -32,7 +30,7 @@ impl FileFlags {
 }
 
 /// One file a package owns.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackageFile {
     /// Absolute path as rpm lists it (`/usr/bin/bash`).
     pub path: String,
@@ -77,7 +75,7 @@ impl PackageFile {
 }
 
 /// An installed package.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Package {
     /// The row number (`Packages.hnum`) the header came from.
     pub hnum: i64,
@@ -137,56 +135,54 @@ impl Package {
     /// Decodes a package from its header blob.
     pub fn from_header(hnum: i64, blob: &[u8]) -> Result<Package, HeaderError> {
         let h = Header::parse(blob)?;
-        let required = |tag: IndexTag| -> Result<String, HeaderError> {
-            h.string(tag as u32)?
+        let required = |tag: u32| -> Result<String, HeaderError> {
+            h.string(tag)?
                 .ok_or_else(|| HeaderError(format!("missing {tag:?}")))
         };
-        let int = |tag: IndexTag| h.int(tag as u32);
-        let size = match int(IndexTag::RPMTAG_LONGSIZE)? {
+        let int = |tag: u32| h.int(tag);
+        let size = match int(tag::LONGSIZE)? {
             Some(s) => s,
-            None => int(IndexTag::RPMTAG_SIZE)?.unwrap_or(0),
+            None => int(tag::SIZE)?.unwrap_or(0),
         };
         let changelog_times = h
-            .ints(IndexTag::RPMTAG_CHANGELOGTIME as u32)?
+            .ints(tag::CHANGELOGTIME)?
             .unwrap_or_default()
             .into_iter()
             .map(|t| t as i64)
             .collect();
         Ok(Package {
             hnum,
-            name: required(IndexTag::RPMTAG_NAME)?,
-            epoch: int(IndexTag::RPMTAG_EPOCH)?.map(|e| e as u32),
-            version: required(IndexTag::RPMTAG_VERSION)?,
-            release: required(IndexTag::RPMTAG_RELEASE)?,
-            arch: h.string(IndexTag::RPMTAG_ARCH as u32)?.unwrap_or_default(),
-            source_rpm: h.string(IndexTag::RPMTAG_SOURCERPM as u32)?,
+            name: required(tag::NAME)?,
+            epoch: int(tag::EPOCH)?.map(|e| e as u32),
+            version: required(tag::VERSION)?,
+            release: required(tag::RELEASE)?,
+            arch: h.string(tag::ARCH)?.unwrap_or_default(),
+            source_rpm: h.string(tag::SOURCERPM)?,
             size,
-            build_time: int(IndexTag::RPMTAG_BUILDTIME)?.unwrap_or(0) as i64,
+            build_time: int(tag::BUILDTIME)?.unwrap_or(0) as i64,
             changelog_times,
-            digest_algo: int(IndexTag::RPMTAG_FILEDIGESTALGO)?
+            digest_algo: int(tag::FILEDIGESTALGO)?
                 .map(|a| a as u32)
                 .unwrap_or(DIGEST_MD5),
             files: files(&h)?,
-            requires: list(&h, IndexTag::RPMTAG_REQUIRENAME)?,
-            provides: list(&h, IndexTag::RPMTAG_PROVIDENAME)?,
+            requires: list(&h, tag::REQUIRENAME)?,
+            provides: list(&h, tag::PROVIDENAME)?,
         })
     }
 }
 
-fn list(h: &Header, tag: IndexTag) -> Result<Vec<String>, HeaderError> {
-    Ok(h.strings(tag as u32)?.unwrap_or_default())
+fn list(h: &Header, tag: u32) -> Result<Vec<String>, HeaderError> {
+    Ok(h.strings(tag)?.unwrap_or_default())
 }
 
 /// File paths from BASENAMES/DIRINDEXES/DIRNAMES (or OLDFILENAMES in pre-4.0 headers).
 fn file_paths(h: &Header) -> Result<Vec<String>, HeaderError> {
-    if let Some(old) = h.strings(IndexTag::RPMTAG_OLDFILENAMES as u32)? {
+    if let Some(old) = h.strings(tag::OLDFILENAMES)? {
         return Ok(old);
     }
-    let basenames = list(h, IndexTag::RPMTAG_BASENAMES)?;
-    let dirnames = list(h, IndexTag::RPMTAG_DIRNAMES)?;
-    let dirindexes = h
-        .ints(IndexTag::RPMTAG_DIRINDEXES as u32)?
-        .unwrap_or_default();
+    let basenames = list(h, tag::BASENAMES)?;
+    let dirnames = list(h, tag::DIRNAMES)?;
+    let dirindexes = h.ints(tag::DIRINDEXES)?.unwrap_or_default();
     if dirindexes.len() != basenames.len() {
         return Err(HeaderError(format!(
             "{} basenames but {} dir indexes",
@@ -210,7 +206,7 @@ fn file_paths(h: &Header) -> Result<Vec<String>, HeaderError> {
 fn per_file<T: Clone>(
     values: Option<Vec<T>>,
     n: usize,
-    tag: IndexTag,
+    tag: u32,
     default: T,
 ) -> Result<Vec<T>, HeaderError> {
     match values {
@@ -230,28 +226,26 @@ const STATE_WRONG_COLOR: u64 = 4;
 fn files(h: &Header) -> Result<Vec<PackageFile>, HeaderError> {
     let paths = file_paths(h)?;
     let n = paths.len();
-    let sizes = match h.ints(IndexTag::RPMTAG_LONGFILESIZES as u32)? {
+    let sizes = match h.ints(tag::LONGFILESIZES)? {
         Some(v) => Some(v),
-        None => h.ints(IndexTag::RPMTAG_FILESIZES as u32)?,
+        None => h.ints(tag::FILESIZES)?,
     };
-    let sizes = per_file(sizes, n, IndexTag::RPMTAG_FILESIZES, 0)?;
-    let ints = |tag: IndexTag| -> Result<Vec<u64>, HeaderError> {
-        per_file(h.ints(tag as u32)?, n, tag, 0)
+    let sizes = per_file(sizes, n, tag::FILESIZES, 0)?;
+    let ints = |tag: u32| -> Result<Vec<u64>, HeaderError> { per_file(h.ints(tag)?, n, tag, 0) };
+    let strs = |tag: u32| -> Result<Vec<String>, HeaderError> {
+        per_file(h.strings(tag)?, n, tag, String::new())
     };
-    let strs = |tag: IndexTag| -> Result<Vec<String>, HeaderError> {
-        per_file(h.strings(tag as u32)?, n, tag, String::new())
-    };
-    let modes = ints(IndexTag::RPMTAG_FILEMODES)?;
-    let mtimes = ints(IndexTag::RPMTAG_FILEMTIMES)?;
-    let flags = ints(IndexTag::RPMTAG_FILEFLAGS)?;
-    let digests = strs(IndexTag::RPMTAG_FILEDIGESTS)?;
-    let users = strs(IndexTag::RPMTAG_FILEUSERNAME)?;
-    let groups = strs(IndexTag::RPMTAG_FILEGROUPNAME)?;
-    let links = strs(IndexTag::RPMTAG_FILELINKTOS)?;
-    let states = ints(IndexTag::RPMTAG_FILESTATES)?;
-    let caps = strs(IndexTag::RPMTAG_FILECAPS)?;
-    let devices = ints(IndexTag::RPMTAG_FILEDEVICES)?;
-    let inodes = ints(IndexTag::RPMTAG_FILEINODES)?;
+    let modes = ints(tag::FILEMODES)?;
+    let mtimes = ints(tag::FILEMTIMES)?;
+    let flags = ints(tag::FILEFLAGS)?;
+    let digests = strs(tag::FILEDIGESTS)?;
+    let users = strs(tag::FILEUSERNAME)?;
+    let groups = strs(tag::FILEGROUPNAME)?;
+    let links = strs(tag::FILELINKTOS)?;
+    let states = ints(tag::FILESTATES)?;
+    let caps = strs(tag::FILECAPS)?;
+    let devices = ints(tag::FILEDEVICES)?;
+    let inodes = ints(tag::FILEINODES)?;
     let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
     Ok((0..n)
         .map(|i| PackageFile {

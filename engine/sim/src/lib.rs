@@ -209,22 +209,17 @@ impl Replayer<'_> {
             previous: self.previous.as_ref(),
             max_layers: c.max_layers,
         };
-        let plan = c
-            .strategy
-            .plan(&input)
-            .map_err(|source| SimError::Strategy {
+        let plan = c.strategy.plan_checked(&input).map_err(|e| match e {
+            StrategyError::InvalidPlan { source, .. } => SimError::InvalidPlan {
                 strategy: self.label.clone(),
                 version: snapshot.id.clone(),
-                source: Box::new(source),
-            })?;
-        plan.validate(
-            &snapshot.components,
-            c.strategy.checked_budget(c.max_layers),
-        )
-        .map_err(|source| SimError::InvalidPlan {
-            strategy: self.label.clone(),
-            version: snapshot.id.clone(),
-            source,
+                source,
+            },
+            e => SimError::Strategy {
+                strategy: self.label.clone(),
+                version: snapshot.id.clone(),
+                source: Box::new(e),
+            },
         })?;
         if keep {
             self.images.push(Image::new(snapshot, &plan));

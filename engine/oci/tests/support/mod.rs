@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rechunk_model::{Component, ComponentKind, Layer, Plan};
-use rechunk_rootfs::{Entry, EntryKind, InodeId, Tree};
+use rechunk_tree::{Entry, EntryKind, InodeId, Tree};
 
 /// The capability `setcap cap_net_raw+ep` writes (VFS_CAP_REVISION_2, permitted+effective).
 pub const CAP_NET_RAW: &[u8] = &[

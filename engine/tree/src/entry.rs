@@ -1,18 +1,19 @@
-//! What a scan records about each path: the data types the image writer consumes.
+//! What an input records about each path: the data types every other crate consumes.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Identity of an inode within one scan (device, inode number): entries sharing it are
-/// hardlinks of one file.
+/// Identity of an inode within one tree: entries sharing it are hardlinks of one file. A
+/// directory scan uses (device, inode number); other inputs number their inodes themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InodeId {
     pub dev: u64,
     pub ino: u64,
 }
 
-/// The kinds of entry an image can hold. Sockets, FIFOs and device nodes never get here: the
-/// scan refuses or skips them.
+/// The kinds of entry an image can hold. Sockets, FIFOs and device nodes never get here:
+/// inputs refuse or skip them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
     Regular,
@@ -21,7 +22,7 @@ pub enum EntryKind {
     Symlink(PathBuf),
 }
 
-/// One path of the scanned tree with everything needed to reproduce it.
+/// One path of a tree with everything needed to reproduce it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Relative to the root, no leading `/` (`usr/bin/bash`). The root itself is not an entry.
@@ -41,10 +42,12 @@ pub struct Entry {
     pub hardlink: Option<InodeId>,
 }
 
-/// A scanned tree: the root it came from and its entries sorted by path (parents before
-/// children, as `PathBuf`'s component-wise order gives).
+/// A tree: where it came from and its entries sorted by path (parents before children, as
+/// `PathBuf`'s component-wise order gives).
 #[derive(Clone, Debug, Default)]
 pub struct Tree {
+    /// The directory (or image reference) the tree was read from; entry paths are joined to it
+    /// in messages.
     pub root: PathBuf,
     pub entries: Vec<Entry>,
 }
@@ -52,5 +55,23 @@ pub struct Tree {
 impl Entry {
     pub fn is_dir(&self) -> bool {
         self.kind == EntryKind::Directory
+    }
+
+    pub fn is_regular(&self) -> bool {
+        self.kind == EntryKind::Regular
+    }
+}
+
+impl Tree {
+    /// Per hardlinked inode, the index of its first entry in path order: the one a layer
+    /// writes in full, the others being tar hardlinks to it.
+    pub fn first_links(&self) -> HashMap<InodeId, usize> {
+        let mut first = HashMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if let Some(id) = e.hardlink {
+                first.entry(id).or_insert(i);
+            }
+        }
+        first
     }
 }

@@ -1,13 +1,14 @@
-//! Reading file contents out of the root filesystem without ever leaving it.
+//! Reading file contents out of a root directory without ever leaving it.
 //!
-//! The scan recorded every path; here we only open regular files by those relative paths, and
-//! no symlink is ever followed (not in the middle of a path, not at its end), so a rootfs whose
-//! symlinks point outside it (`/etc/resolv.conf -> /run/...`, or a hostile `x -> /`) cannot make
-//! us read host files. Linux's `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` does it in one
-//! call; where it is missing or filtered (old kernels, seccomp) we walk the path one component at
-//! a time with `O_NOFOLLOW`.
+//! A scan recorded every path; here we only open regular files by those relative paths, and no
+//! symlink is ever followed (not in the middle of a path, not at its end), so a rootfs whose
+//! symlinks point outside it (`/etc/resolv.conf -> /run/...`, or a hostile `x -> /`) cannot
+//! make us read host files. Linux's `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` does it in
+//! one call; where it is missing or filtered (old kernels, seccomp) we walk the path one
+//! component at a time with `O_NOFOLLOW`.
 
 use std::fs::File;
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,28 +16,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use crate::error::IoContext;
-use crate::{Error, Result};
+use crate::{ContentSource, Entry, Error};
 
 /// An open root directory to read entries from.
 #[derive(Debug)]
-pub struct RootDir {
+pub struct DirSource {
     fd: OwnedFd,
     path: PathBuf,
     /// Cleared the first time `openat2` turns out to be unavailable.
     openat2: AtomicBool,
 }
 
-impl RootDir {
-    pub fn open(path: &Path) -> Result<Self> {
+impl DirSource {
+    pub fn open(path: &Path) -> Result<Self, Error> {
         let fd = rfs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(std::io::Error::from)
-        .ctx("opening root directory", path)?;
-        Ok(RootDir {
+        .map_err(|e| Error::io("opening root directory", path, e.into()))?;
+        Ok(DirSource {
             fd,
             path: path.to_path_buf(),
             openat2: AtomicBool::new(true),
@@ -49,7 +48,7 @@ impl RootDir {
 
     /// Opens the regular file at `rel` (relative to the root) for reading and checks that it is
     /// still a regular file of `expected_size` bytes, as the scan saw it.
-    pub fn open_regular(&self, rel: &Path, expected_size: u64) -> Result<File> {
+    pub fn open_regular(&self, rel: &Path, expected_size: u64) -> Result<File, Error> {
         let full = self.path.join(rel);
         check_relative(rel, &full)?;
         let fd = self.open_nofollow(rel).map_err(|e| match e {
@@ -59,9 +58,7 @@ impl RootDir {
             ),
             e => Error::io("opening", &full, e.into()),
         })?;
-        let st = rfs::fstat(&fd)
-            .map_err(std::io::Error::from)
-            .ctx("reading metadata of", &full)?;
+        let st = rfs::fstat(&fd).map_err(|e| Error::io("reading metadata of", &full, e.into()))?;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(Error::invalid(
                 &full,
@@ -80,7 +77,7 @@ impl RootDir {
         Ok(File::from(fd))
     }
 
-    fn open_nofollow(&self, rel: &Path) -> std::result::Result<OwnedFd, Errno> {
+    fn open_nofollow(&self, rel: &Path) -> Result<OwnedFd, Errno> {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
         if self.openat2.load(Ordering::Relaxed) {
             let resolve =
@@ -96,7 +93,7 @@ impl RootDir {
     }
 
     /// The portable path: each directory opened with `O_NOFOLLOW | O_DIRECTORY`.
-    fn walk_open(&self, rel: &Path, flags: OFlags) -> std::result::Result<OwnedFd, Errno> {
+    fn walk_open(&self, rel: &Path, flags: OFlags) -> Result<OwnedFd, Errno> {
         let mut parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
         let last = parts.pop().ok_or(Errno::INVAL)?;
         let mut dir: Option<OwnedFd> = None;
@@ -115,8 +112,18 @@ impl RootDir {
     }
 }
 
+impl ContentSource for DirSource {
+    fn open(&self, entry: &Entry) -> Result<Box<dyn Read + Send + '_>, Error> {
+        Ok(Box::new(self.open_regular(&entry.path, entry.size)?))
+    }
+
+    fn local_path(&self, entry: &Entry) -> Option<PathBuf> {
+        Some(self.path.join(&entry.path))
+    }
+}
+
 /// Only plain relative paths: no root, no `.`, no `..`.
-fn check_relative(rel: &Path, full: &Path) -> Result<()> {
+fn check_relative(rel: &Path, full: &Path) -> Result<(), Error> {
     let ok = rel.components().next().is_some()
         && rel.components().all(|c| matches!(c, Component::Normal(_)));
     if ok {
@@ -144,7 +151,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("out")).unwrap();
         std::os::unix::fs::symlink("d/f", root.path().join("link")).unwrap();
 
-        let dir = RootDir::open(root.path()).unwrap();
+        let dir = DirSource::open(root.path()).unwrap();
         let mut s = String::new();
         dir.open_regular(Path::new("d/f"), 5)
             .unwrap()
