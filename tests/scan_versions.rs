@@ -207,13 +207,6 @@ const CASES: &[Case] = &[
         warnings: &[],
     },
     Case {
-        name: "create a %ghost file (rpm records no content for it)",
-        change: |f, _| f.file("var/log/tool.log", b"log\n", 0o600),
-        drift: &[("var/log/tool.log", &["unrecorded"])],
-        rpm_va: &[],
-        warnings: &[],
-    },
-    Case {
         name: "remove a packaged file",
         change: |f, _| std::fs::remove_file(f.path("usr/bin/legacy")).unwrap(),
         drift: &[("bin/legacy", &["missing"])],

@@ -11,7 +11,7 @@
 //! | `size` | yes | uncompressed bytes |
 //! | `source` | no | source package name (empty = unknown) |
 //! | `requires` | no | space-separated names of components this one requires |
-//! | `kind` | no | `package` (default), `source-package`, `xattr`, `unpackaged`, `big-file`, `rpmdb`, `initramfs`, `other` |
+//! | `kind` | no | `package` (default), `source-package`, `xattr`, `unpackaged`, `big-file`, `rpmdb`, `generated`, `initramfs`, `other` |
 //! | `change_frequency` | no | rpm-ostree's count of changelog entries in the last year (empty = unknown) |
 //!
 //! Versions are replayed in the order they first appear; their dates must not go backwards.

@@ -159,7 +159,7 @@ pub fn write_components(root: &Path, unowned: &[UnownedSpec], kernel: Option<&st
                     0o600,
                 )?;
             }
-            ComponentKind::Other => {
+            ComponentKind::Other | ComponentKind::Generated => {
                 let prefix = match others {
                     0 => String::new(),
                     _ => format!("var/lib/{}/", slug(&c.name)),

@@ -20,6 +20,11 @@ pub enum ComponentKind {
     BigFile,
     /// The rpm database itself: it changes on every package change.
     Rpmdb,
+    /// Content a compose regenerates rather than installs (the SELinux policy store, the udev
+    /// hwdb, `ld.so.cache`, font, pixbuf, GSettings, MIME and icon caches, the info `dir`,
+    /// extracted CA bundles, other present `%ghost` files), one component per class
+    /// (`generated:hwdb`, ...): it changes whenever what it is made from does.
+    Generated,
     /// A kernel's initramfs: regenerated on every build.
     Initramfs,
     /// Anything else a history source names that is not a package (e.g. rpm-ostree's

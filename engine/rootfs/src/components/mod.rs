@@ -5,16 +5,22 @@
 //! an entry owns it:
 //! 1. [`Rule::Xattr`]: the entry or its nearest ancestor carries `user.component` (rpm-ostree
 //!    and chunkah read it the same way); the value is the component name (`xattr.rs`).
-//! 2. [`Rule::Package`]: an installed package lists the path (`packages/`).
-//! 3. [`Rule::Rpmdb`]: unowned content under the rpm database directory.
-//! 4. [`Rule::Initramfs`]: `usr/lib/modules/*/initramfs.img`, rebuilt on every build.
-//! 5. [`Rule::BigFile`]: any other unowned regular file of at least 1 MiB, on its own.
-//! 6. [`Rule::TopLevelDir`]: the rest, one component per top-level directory
+//! 2. [`Rule::Rpmdb`]: everything under the rpm database directory, whoever lists it (Fedora's
+//!    `rpm` package `%ghost`-owns `rpmdb.sqlite`): the database changes with every package
+//!    change, and must not take a package's layer along.
+//! 3. [`Rule::Package`]: an installed package lists the path, other than as `%ghost`
+//!    (`packages/`). A `%ghost` claim does not own content.
+//! 4. [`Rule::Generated`]: what a compose regenerates, by class (`generated:hwdb`, ...), and
+//!    other present `%ghost` files (`generated:ghost`) (`generated.rs`, which also says which
+//!    rewritten content stays elsewhere and why).
+//! 5. [`Rule::Initramfs`]: `usr/lib/modules/*/initramfs.img`, rebuilt on every build.
+//! 6. [`Rule::BigFile`]: any other unowned regular file of at least 1 MiB, on its own.
+//! 7. [`Rule::TopLevelDir`]: the rest, one component per top-level directory
 //!    (`unpackaged:/etc`, `unpackaged:/opt`, `unpackaged:/` for files in the root itself).
 //!
-//! (3–6 in `unowned.rs`.) Afterwards every link of a hardlinked inode joins the component of its
-//! strongest link (by the rule order above, then path) as [`Rule::Hardlink`]: one inode cannot
-//! span layers.
+//! (2, 5–7 in `unowned.rs`.) Afterwards every link of a hardlinked inode joins the component
+//! of its strongest link (by the rule order above, then path) as [`Rule::Hardlink`]: one inode
+//! cannot span layers.
 //!
 //! Versions move exactly when what the image writer writes for a component does. A source may
 //! version its own components ([`ComponentSource::describe`]: packages use their EVR plus the
@@ -22,6 +28,7 @@
 //! layer holds for it (`versions.rs`): each entry and parent directory as
 //! [`rechunk_tree::WriteRules::written`] writes it, and file contents.
 
+pub mod generated;
 pub(crate) mod packages;
 mod unowned;
 mod versions;
@@ -47,8 +54,9 @@ pub use xattr::COMPONENT_XATTR;
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     Xattr,
-    Package,
     Rpmdb,
+    Package,
+    Generated,
     Initramfs,
     BigFile,
     TopLevelDir,
@@ -170,10 +178,12 @@ pub(crate) fn assign_indexed(
     let packages = packages::Packages::new(tree, index, &accounts, input);
     let xattr = xattr::XattrComponents::new(tree, index);
     let rpmdb = unowned::RpmdbDirs::new(input.rpmdb_dirs);
-    let sources: [&dyn ComponentSource; 6] = [
+    let generated = generated::Generated::new(packages.ghost_only());
+    let sources: [&dyn ComponentSource; 7] = [
         &xattr,
-        &packages,
         &rpmdb,
+        &packages,
+        &generated,
         &unowned::Initramfs,
         &unowned::BigFiles,
         &unowned::TopLevelDirs,
@@ -252,7 +262,7 @@ fn place(
 }
 
 /// Every link of one inode goes where its strongest link went: the first by rule order
-/// (xattr, package, ... top-level dir), then path. One inode cannot span layers.
+/// (xattr, rpmdb, package, ... top-level dir), then path. One inode cannot span layers.
 fn join_hardlinks(tree: &Tree, claims: &mut [(Claim, Rule)]) {
     let mut head: HashMap<InodeId, usize> = HashMap::new();
     for (i, e) in tree.entries.iter().enumerate() {

@@ -1,6 +1,6 @@
-//! Components of content no package owns: the rpm database itself, the initramfs, big files on
-//! their own, and one component per top-level directory for the rest. Their versions are the
-//! digest of what their layer holds (see `versions`).
+//! Components of content no package owns: the rpm database itself (whoever lists it), the
+//! initramfs, big files on their own, and one component per top-level directory for the rest.
+//! Their versions are the digest of what their layer holds (see `versions`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,8 @@ use super::{Claim, ComponentSource, Rule};
 /// Unowned regular files at least this big become their own component.
 pub const BIG_FILE: u64 = 1 << 20;
 
-/// Content under an rpm database directory: `rpmdb:/usr/lib/sysimage/rpm`.
+/// Content under an rpm database directory, the directory included, whatever package lists
+/// it: `rpmdb:/usr/lib/sysimage/rpm`.
 pub(crate) struct RpmdbDirs<'a> {
     dirs: &'a [PathBuf],
 }

@@ -16,13 +16,15 @@
 //!   mtime; an edit after it sets a new one): then it is hashed with the package's digest
 //!   algorithm and counts when it differs from FILEDIGESTS. A same-size edit that restored the
 //!   recorded mtime goes unseen, as with `rpm -V --nofiledigest`.
-//! - without one (a `%ghost` file present in the tree, a type change, a link joined from an
-//!   unowned path, a path named by `user.component`): the whole written record and the
-//!   content (what unowned components hash).
+//! - without one (a type change, a link joined from an unowned path, a path named by
+//!   `user.component`): the whole written record and the content (what unowned components
+//!   hash). A `%ghost` file present in the tree is not the package's at all (generated
+//!   content, see `components::generated`).
 //!
 //! Per installed, non-ghost record of its packages: a path the tree lacks (`missing`, except
 //! under the directories no image holds: /proc, /sys, /dev, /run, /tmp, /var/tmp, /boot), and
-//! a path that went to another component (`elsewhere`). Records rpm did not put on disk
+//! a path that went to another component (`elsewhere`), unless the rpm database took it (its
+//! directory is the database's whoever lists it: a rule, the same on every build). Records rpm did not put on disk
 //! (`--excludedocs`, `tsflags=nodocs`, other multilib colour) and `%ghost` records the tree
 //! lacks are as recorded.
 //!
@@ -40,7 +42,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use rechunk_model::Component;
+use rechunk_model::{Component, ComponentKind};
 use rechunk_rpmdb::{Package, PackageFile};
 use rechunk_tree::belongs::VOLATILE_DIRS;
 use rechunk_tree::{layer_members, sha256_of, DirIndex, Entry, EntryKind, InodeId, Member};
@@ -114,7 +116,11 @@ pub(super) fn apply(input: &DriftInput, components: &mut [Component]) -> Vec<Dri
     for &ci in input.component_of_package {
         is_package[ci] = true;
     }
-    let mut findings = find(input, &is_package);
+    let is_rpmdb: Vec<bool> = components
+        .iter()
+        .map(|c| c.kind == ComponentKind::Rpmdb)
+        .collect();
+    let mut findings = find(input, &is_package, &is_rpmdb);
     findings.sort_by(|a, b| (a.component, &a.path).cmp(&(b.component, &b.path)));
     let mut hashers: BTreeMap<usize, Sha256> = BTreeMap::new();
     for f in &findings {
@@ -138,7 +144,7 @@ pub(super) fn apply(input: &DriftInput, components: &mut [Component]) -> Vec<Dri
         .collect()
 }
 
-fn find(input: &DriftInput, is_package: &[bool]) -> Vec<Finding> {
+fn find(input: &DriftInput, is_package: &[bool], is_rpmdb: &[bool]) -> Vec<Finding> {
     let links = Links::new(input);
     let tree = input.placed.tree;
     let owner = input.placed.owner;
@@ -147,7 +153,7 @@ fn find(input: &DriftInput, is_package: &[bool]) -> Vec<Finding> {
         .filter(|&i| is_package[owner[i]])
         .filter_map(|i| entry_finding(input, &links, i))
         .collect();
-    findings.extend(record_findings(input));
+    findings.extend(record_findings(input, is_rpmdb));
     findings.extend(parent_findings(input, is_package));
     findings
 }
@@ -277,8 +283,9 @@ fn unrecorded(input: &DriftInput, links: &Links, i: usize) -> Detail {
     d
 }
 
-/// Records whose path is not in their component: missing from the tree, or placed elsewhere.
-fn record_findings(input: &DriftInput) -> Vec<Finding> {
+/// Records whose path is not in their component: missing from the tree, or placed elsewhere
+/// (but not in the rpm database's).
+fn record_findings(input: &DriftInput, is_rpmdb: &[bool]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (pi, pkg) in input.packages.iter().enumerate() {
         let ci = input.component_of_package[pi];
@@ -291,7 +298,8 @@ fn record_findings(input: &DriftInput) -> Vec<Finding> {
                 None => (PathBuf::from(f.path.trim_start_matches('/')), "missing"),
                 Some(i) => {
                     let ours = input.records.owner[i].is_some_and(|r| r.package == pi);
-                    if !ours || input.placed.owner[i] == ci {
+                    let placed = input.placed.owner[i];
+                    if !ours || placed == ci || is_rpmdb[placed] {
                         continue;
                     }
                     (input.placed.tree.entries[i].path.clone(), "elsewhere")

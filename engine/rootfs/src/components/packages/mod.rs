@@ -19,7 +19,7 @@ use super::{Claim, ComponentInput, ComponentSource, Drift, Placed, Rule};
 use crate::accounts::Accounts;
 use crate::resolve::TreeIndex;
 use crate::Error;
-use records::Records;
+use records::{Record, Records};
 
 /// The package component source of one tree.
 pub(crate) struct Packages<'a> {
@@ -54,6 +54,19 @@ impl<'a> Packages<'a> {
         }
     }
 
+    /// Per entry: whether only `%ghost` records name it (no package owns its content).
+    pub fn ghost_only(&self) -> Vec<bool> {
+        self.records
+            .owner
+            .iter()
+            .map(|r| r.is_some_and(|r| self.is_ghost(r)))
+            .collect()
+    }
+
+    fn is_ghost(&self, r: Record) -> bool {
+        self.packages[r.package].files[r.file].flags.is_ghost()
+    }
+
     /// Per entry: the package whose record owns the path, whatever rule placed it.
     pub fn package_of(&self) -> Vec<Option<usize>> {
         self.records
@@ -69,8 +82,13 @@ impl ComponentSource for Packages<'_> {
         Rule::Package
     }
 
+    /// A `%ghost` claim does not own content (the best claim is a ghost only when every
+    /// claim is): the generated-content source takes such entries.
     fn claim(&self, _tree: &Tree, i: usize) -> Option<Claim> {
         let r = self.records.owner.get(i).copied().flatten()?;
+        if self.is_ghost(r) {
+            return None;
+        }
         Some(Claim {
             name: self.names[r.package].clone(),
             kind: self.kind,
