@@ -124,7 +124,10 @@ fn rpm(root: &Path, args: &[&str]) -> (bool, String) {
 
 struct Written {
     _dir: tempfile::TempDir,
+    /// With both versions recorded as written.
     chain: Chain,
+    /// As planned, before anything was written.
+    planned: Chain,
     v1: PathBuf,
     v1_again: PathBuf,
     v2: PathBuf,
@@ -132,7 +135,8 @@ struct Written {
 
 fn written() -> Written {
     let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::new(&history(), Scale::Real).unwrap();
+    let mut chain = Chain::new(&history(), Scale::Real).unwrap();
+    let planned = chain.clone();
     let cache = RpmCache::open(&dir.path().join("cache")).unwrap();
     let path = |n: &str| dir.path().join(n);
     let s1 = write_version(&chain, 0, &cache, &path("v1"), &NoProgress).unwrap();
@@ -156,8 +160,12 @@ fn written() -> Written {
     let err = write_version(&chain, 1, &cache, &path("v2"), &NoProgress).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     assert!(!path(".v2.synth-staging").exists());
+    assert_eq!(s1.unowned, again.unowned);
+    chain.record_written(0, &s1.unowned).unwrap();
+    chain.record_written(1, &s2.unowned).unwrap();
     Written {
         chain,
+        planned,
         v1: path("v1"),
         v1_again: path("v1-again"),
         v2: path("v2"),
@@ -279,4 +287,70 @@ fn trees_match_real_rpm_and_are_reproducible_and_share_unchanged_bytes() {
         );
     }
     assert!(listing1[Path::new("usr/bin/bash")] != listing2[Path::new("usr/bin/bash")]);
+}
+
+/// The realised history names what the scan sees: every component of a written tree, with its
+/// kind and size, and versions that change from v1 to v2 exactly where the scan's do. The
+/// plan differs from it only in the rpm database's size, planned before rpm wrote it.
+#[test]
+fn the_realised_history_is_what_the_scan_sees() {
+    let w = written();
+    let scan = |root: &Path| {
+        let opts = rechunk_rootfs::LoadOptions::default();
+        let loaded = rechunk_rootfs::load(root, &opts).unwrap();
+        assert_eq!(loaded.drift, vec![], "{}", root.display());
+        loaded.components
+    };
+    let key = |c: &Component| (c.name.clone(), c.kind, c.size);
+    let (scanned1, scanned2) = (scan(&w.v1), scan(&w.v2));
+    for (v, scanned) in [(0, &scanned1), (1, &scanned2)] {
+        let realised = &w.chain.history.snapshots[v].components;
+        let got: Vec<_> = realised.iter().map(key).collect();
+        let want: Vec<_> = scanned.iter().map(key).collect();
+        assert_eq!(got, want, "version {v}");
+        let planned = &w.planned.history.snapshots[v].components;
+        let names = |cs: &[Component]| cs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(planned), names(realised));
+        let differ: Vec<&str> = planned
+            .iter()
+            .zip(realised)
+            .filter(|(p, r)| p.size != r.size)
+            .map(|(p, _)| p.name.as_str())
+            .collect();
+        // Only the rpm database and the unpackaged content it is carved from.
+        assert!(
+            differ.iter().all(|n| *n == "rpmdb:/usr/lib/sysimage/rpm"
+                || n.starts_with("generated:")
+                || n.starts_with("unpackaged:")),
+            "{differ:?}"
+        );
+    }
+    let changed = |a: &[Component], b: &[Component]| -> BTreeSet<String> {
+        a.iter()
+            .filter(|c| {
+                b.iter()
+                    .find(|d| d.name == c.name)
+                    .is_some_and(|d| d.version != c.version)
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let realised = &w.chain.history.snapshots;
+    let want = changed(&scanned1, &scanned2);
+    assert_eq!(
+        changed(&realised[0].components, &realised[1].components),
+        want
+    );
+    for name in [
+        "bash",
+        "python3-foo",
+        "rpmdb:/usr/lib/sysimage/rpm",
+        "generated:hwdb",
+    ] {
+        assert!(want.contains(name), "{name} changes: {want:?}");
+    }
+    assert!(
+        !want.contains("rpm") && !want.contains("tzdata"),
+        "{want:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Reports of a simulation: the per-update CSV, SVG plots (plotters) and the markdown summary
 //! table that `rechunk compare` writes and prints.
 
+pub mod agreement;
 pub mod attribution_csv;
 pub mod plots;
 pub mod table;

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rechunk_model::PLAN_RECORD_VERSION;
-use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
+use rechunk_model::{ChangeHistory, Plan, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
     build_image, component_versions, default_tmpdir, interrupt, open_image, previous_plan,
-    BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
+    BuildReport, BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
 };
-use rechunk_strategies::parse_param;
-use rechunk_tree::WriteRules;
+use rechunk_rootfs::LoadedRoot;
+use rechunk_strategies::{parse_param, Strategy};
+use rechunk_tree::{ContentSource, WriteRules};
 use serde_json::Value;
 
 use super::common::{
@@ -77,7 +78,7 @@ pub struct Args {
     pub load: LoadArgs,
 }
 
-fn parse_compression(s: &str) -> Result<Compression, String> {
+pub(crate) fn parse_compression(s: &str) -> Result<Compression, String> {
     s.parse()
 }
 
@@ -127,33 +128,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
     }
-    let history = history_with(&previous, &loaded.components, created);
-    let plan = strategy
-        .plan_checked(&PlanInput {
-            components: &loaded.components,
-            now: created,
-            history: &history,
-            previous: previous.as_ref().map(|p| &p.plan),
-            max_layers: args.max_layers,
-        })
-        .with_context(|| format!("planning with strategy {}", args.strategy))?;
-    if plan.len() > args.max_layers {
-        tracing::warn!(
-            "strategy {} ignores the layer budget (an oracle): the plan has {} layers",
-            args.strategy,
-            plan.len()
-        );
-    }
-    let record = PlanRecord {
-        version: PLAN_RECORD_VERSION,
-        strategy: args.strategy.clone(),
-        max_layers: args.max_layers,
-        plan: plan.clone(),
-        components: component_versions(&loaded.components),
-        // Bounded: the label travels with every image (see ChangeHistory::recent).
-        history: history.recent(),
-    };
-
     let bar =
         progress_bar("{msg:>8} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} ({eta})");
     let (layers_total, layers_done) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -173,25 +147,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Only now: until the first layer is staged there is nothing to clean up, and Ctrl-C during
     // a long scan should stop it at once rather than wait for the writer to notice.
     interrupt::install_handlers();
-    let report = build_image(&BuildRequest {
-        tree: &loaded.tree,
+    let (plan, report) = plan_and_write(&Job {
+        loaded: &loaded,
         content: content.as_ref(),
-        components: &loaded.components,
-        owner: &loaded.owner,
-        plan: &plan,
-        record: &record,
+        strategy: strategy.as_ref(),
+        strategy_name: &args.strategy,
+        max_layers: args.max_layers,
+        previous: previous.as_ref(),
+        created,
         output: &output,
         compression: args.compression,
         jobs,
-        created,
         rules: WriteRules {
             clamp_mtime: source_date_epoch,
         },
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),
-    })
-    .with_context(|| format!("writing {output}"))?;
+    })?;
     bar.finish_and_clear();
 
     let content: u64 = report.layers.iter().map(|l| l.content_bytes).sum();
@@ -249,17 +222,86 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One build as `rechunk build` makes it, from a loaded tree: shared with `compare --build`,
+/// so the images it measures are the images users build.
+pub(crate) struct Job<'a> {
+    pub loaded: &'a LoadedRoot,
+    pub content: &'a dyn ContentSource,
+    pub strategy: &'a dyn Strategy,
+    /// As recorded in the plan label.
+    pub strategy_name: &'a str,
+    pub max_layers: usize,
+    /// What `--previous` read.
+    pub previous: Option<&'a PreviousPlan>,
+    /// The build date (`SOURCE_DATE_EPOCH` or now).
+    pub created: Timestamp,
+    pub output: &'a ImageRef,
+    pub compression: Compression,
+    pub jobs: usize,
+    pub rules: WriteRules,
+    pub labels: &'a [(String, String)],
+    pub base_config: Option<&'a Value>,
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+}
+
+/// Plans the tree with the strategy (the previous plan and change history handed on) and
+/// writes the image.
+pub(crate) fn plan_and_write(job: &Job) -> anyhow::Result<(Plan, BuildReport)> {
+    let history = history_with(job.previous, &job.loaded.components, job.created);
+    let plan = job
+        .strategy
+        .plan_checked(&PlanInput {
+            components: &job.loaded.components,
+            now: job.created,
+            history: &history,
+            previous: job.previous.map(|p| &p.plan),
+            max_layers: job.max_layers,
+        })
+        .with_context(|| format!("planning with strategy {}", job.strategy_name))?;
+    if plan.len() > job.max_layers {
+        tracing::warn!(
+            "strategy {} ignores the layer budget (an oracle): the plan has {} layers",
+            job.strategy_name,
+            plan.len()
+        );
+    }
+    let record = PlanRecord {
+        version: PLAN_RECORD_VERSION,
+        strategy: job.strategy_name.to_owned(),
+        max_layers: job.max_layers,
+        plan: plan.clone(),
+        components: component_versions(&job.loaded.components),
+        // Bounded: the label travels with every image (see ChangeHistory::recent).
+        history: history.recent(),
+    };
+    let report = build_image(&BuildRequest {
+        tree: &job.loaded.tree,
+        content: job.content,
+        components: &job.loaded.components,
+        owner: &job.loaded.owner,
+        plan: &plan,
+        record: &record,
+        output: job.output,
+        compression: job.compression,
+        jobs: job.jobs,
+        created: job.created,
+        rules: job.rules,
+        labels: job.labels,
+        base_config: job.base_config,
+        progress: job.progress,
+    })
+    .with_context(|| format!("writing {}", job.output))?;
+    Ok((plan, report))
+}
+
 /// The change history to plan with: the previous record's, or (for formats that only know
 /// versions) one seeded with the previous image's versions; then this build observed.
 fn history_with(
-    previous: &Option<PreviousPlan>,
+    previous: Option<&PreviousPlan>,
     components: &[rechunk_model::Component],
     now: Timestamp,
 ) -> ChangeHistory {
-    let mut history = previous
-        .as_ref()
-        .map(|p| p.history.clone())
-        .unwrap_or_default();
+    let mut history = previous.map(|p| p.history.clone()).unwrap_or_default();
     if let Some(p) = previous {
         if history.builds.is_empty() && !p.versions.is_empty() {
             let comps = p

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use rechunk_datasets::synth::Scale;
 use rechunk_model::History;
+use rechunk_oci::Compression;
 use rechunk_sim::{contenders, simulate, Client, SimConfig, Sweep};
 
 /// Budgets the default run sweeps so the budget plot is not empty.
@@ -62,7 +64,44 @@ pub struct Args {
     /// `best_peer`: that peer's label).
     #[arg(long)]
     pub json: bool,
+    /// Build the images too: synthesize each version's tree (as `rechunk synth`), build it
+    /// with every strategy as `rechunk build` does (each build given the strategy's previous
+    /// image as --previous), and report the built images' downloads next to the simulator's
+    /// (agreement.md, agreement-updates.csv). Needs root and rpm. Default clients: every;
+    /// no budget sweep unless --sweep max-layers=... is given.
+    #[arg(long)]
+    pub build: bool,
+    /// With --build: the last N versions up to --to-version (default: 5).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "build",
+        conflicts_with = "from_version"
+    )]
+    pub last: Option<usize>,
+    /// With --build: size of the synthesized trees (real, desktop or a factor N, as `rechunk
+    /// synth --scale`).
+    #[arg(long, default_value = "real", value_name = "real|desktop|N",
+        value_parser = super::synth::parse_scale, requires = "build")]
+    pub scale: Scale,
+    /// With --build: where one tree and one image at a time are written (removed at the end)
+    /// [default: OUTPUT/.build].
+    #[arg(long, value_name = "DIR", requires = "build")]
+    pub workdir: Option<PathBuf>,
+    /// With --build: the package cache, kept between runs [default: OUTPUT/.rpm-cache].
+    #[arg(long, value_name = "DIR", requires = "build")]
+    pub cache: Option<PathBuf>,
+    /// With --build: layer compression, as `rechunk build --compression`.
+    #[arg(long, default_value = "gzip", value_parser = super::build::parse_compression,
+        requires = "build")]
+    pub compression: Compression,
+    /// With --build: layers written in parallel [default: number of CPUs].
+    #[arg(long, short = 'j', requires = "build")]
+    pub jobs: Option<usize>,
 }
+
+/// Versions `compare --build` builds when neither --last nor --from-version is given.
+const DEFAULT_BUILD_VERSIONS: usize = 5;
 
 pub fn run(args: Args) -> Result<()> {
     if args.max_layers == 0 {
@@ -72,6 +111,9 @@ pub fn run(args: Args) -> Result<()> {
         open_history(&args.history).with_context(|| format!("loading history {}", args.history))?;
     if let Some(path) = &args.export_history {
         export(&history, path)?;
+    }
+    if args.build {
+        return run_build(&args, &history);
     }
     let (first, last) = window(&history, &args)?;
     let clients = clients(&args.client)?;
@@ -118,6 +160,116 @@ pub fn run(args: Args) -> Result<()> {
         println!("\nwrote {}", files.join(", "));
     }
     Ok(())
+}
+
+/// `compare --build`: build the versions, measure, write agreement.md and
+/// agreement-updates.csv, print the report (or the rows as JSON).
+fn run_build(args: &Args, history: &History) -> Result<()> {
+    let (first, last) = build_window(history, args)?;
+    let clients = match args.client.is_empty() {
+        true => vec![Client::Every],
+        false => clients(&args.client)?,
+    };
+    let names = strategy_names(&args.strategies);
+    let contenders = contenders(&names, args.max_layers, &args.sweep)?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    rechunk_datasets::synth::tree::check_root()?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| args.output.join(".build"));
+    let cache = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| args.output.join(".rpm-cache"));
+    rechunk_oci::interrupt::install_handlers();
+    let measured = super::compare_build::run(&super::compare_build::Request {
+        history,
+        first,
+        last,
+        scale: args.scale,
+        contenders: &contenders,
+        clients: &clients,
+        workdir: &workdir,
+        cache: &cache,
+        compression: args.compression,
+        jobs,
+    })?;
+    for m in &measured.mismatches {
+        tracing::warn!("the realised history does not describe the built tree: {m}");
+    }
+    for d in &measured.plan_differences {
+        tracing::warn!("a build planned otherwise than the simulator: {d}");
+    }
+    let ctx = rechunk_reports::agreement::Context {
+        history: measured.history.name.clone(),
+        versions: measured.sim.versions.clone(),
+        scale: scale_name(args.scale),
+        compression: args.compression.to_string(),
+        same_plans: measured.same_plans,
+    };
+    let report =
+        rechunk_reports::agreement::markdown(&ctx, &measured.rows, &measured.built, &measured.sim);
+    let md = args.output.join("agreement.md");
+    write_staged(&md, report.as_bytes())?;
+    let mut csv = Vec::new();
+    rechunk_reports::agreement::write_updates_csv(
+        &measured.sim,
+        &measured.built,
+        &measured.file_level,
+        &mut csv,
+    )?;
+    let updates = args.output.join("agreement-updates.csv");
+    write_staged(&updates, &csv)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&measured.rows)?);
+    } else {
+        print!("{report}");
+        println!("\nwrote {}, {}", md.display(), updates.display());
+    }
+    Ok(())
+}
+
+/// `real`, `desktop` or `xN`, for the report.
+fn scale_name(scale: Scale) -> String {
+    match scale {
+        Scale::Real => "real".to_owned(),
+        Scale::Desktop => "desktop".to_owned(),
+        Scale::Factor(k) => format!("x{k}"),
+    }
+}
+
+/// Writes `path` through a temporary file in the same directory, renamed into place.
+fn write_staged(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// The versions `--build` builds: --from-version .. --to-version, or the last --last (default
+/// 5) up to --to-version.
+fn build_window(history: &History, args: &Args) -> Result<(usize, usize)> {
+    let (first, last) = window(history, args)?;
+    if args.from_version.is_some() {
+        return Ok((first, last));
+    }
+    let n = args.last.unwrap_or(DEFAULT_BUILD_VERSIONS);
+    if n < 2 {
+        bail!("--last {n}: at least 2 versions are needed for one update");
+    }
+    Ok((last.saturating_sub(n - 1), last))
 }
 
 /// `attribution.csv` in `dir`: which component changes triggered each fetched layer.

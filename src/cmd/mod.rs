@@ -5,6 +5,7 @@ pub mod build;
 pub mod changelog;
 pub mod common;
 pub mod compare;
+mod compare_build;
 pub mod diff;
 pub mod inspect;
 pub mod plan;

@@ -54,7 +54,7 @@ pub struct Args {
     pub json: bool,
 }
 
-fn parse_scale(s: &str) -> Result<Scale, String> {
+pub(crate) fn parse_scale(s: &str) -> Result<Scale, String> {
     match s {
         "real" => Ok(Scale::Real),
         "desktop" => Ok(Scale::Desktop),
@@ -84,7 +84,7 @@ struct Row {
 pub fn run(args: Args) -> Result<()> {
     let input = rechunk_datasets::open_history(&args.history)
         .with_context(|| format!("loading history {}", args.history))?;
-    let chain = Chain::new(&input, args.scale)
+    let mut chain = Chain::new(&input, args.scale)
         .with_context(|| format!("planning the chain of history {}", args.history))?;
     let range = selection(&chain, &args)?;
     if args.dry_run {
@@ -115,6 +115,9 @@ pub fn run(args: Args) -> Result<()> {
                 .with_context(|| format!("removing {}", dest.display()))?;
         }
         let s = synth::write_version(&chain, i, &cache, &dest, &progress)?;
+        // The rpm database's real size replaces the planned one.
+        chain.record_written(i, &s.unowned)?;
+        write_history(&chain, &args.output)?;
         rows.push(Row {
             version: s.id,
             path: Some(dest),

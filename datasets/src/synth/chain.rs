@@ -18,9 +18,12 @@
 //!   rpm-ostree's `change_frequency` n and fewer than n of those fall in the last year, evenly
 //!   spaced entries in that year up to n; times at noon UTC, newest first, as rpm stores them.
 //!
-//! [`Chain::history`] is the history the trees realise: the scaled, completed input with
-//! each package's version as `rechunk scan` reports it, so a replay of it and the built trees
-//! describe the same images.
+//! [`Chain::history`] is the history the trees realise: the scaled, completed input's
+//! packages with their versions as `rechunk scan` reports them (no `change_frequency`: a tree
+//! carries changelogs, not contentmeta's count), and the non-package components as the scan
+//! names them ([`super::realise`]: classes of generated content, the rpm database, unowned
+//! directories), so a replay of it and the built trees describe the same images. The rpm
+//! database's size is planned until the version is written ([`Chain::record_written`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -32,7 +35,8 @@ use sha2::{Digest, Sha256};
 
 use super::identity::{layout_key, rpm_identity, shared_bases, RpmIdentity};
 use super::layout::{self, FileSpec, PackageRef};
-use super::unowned::UnownedSpec;
+use super::realise::{self, PackageDirs, Rpmdb};
+use super::unowned::{self, UnownedSpec};
 
 /// Changes the bytes of every package: part of each .rpm cache key.
 pub const GENERATOR_VERSION: &str = "rechunk-synth-1";
@@ -113,6 +117,35 @@ pub struct VersionPlan {
     pub unowned: Vec<UnownedSpec>,
     /// `version-release.arch` of the kernel package (`kernel-core`, else `kernel`), if any.
     pub kernel_release: Option<String>,
+    /// Per package (aligned with `packages`): the directories it makes rpm create and owns.
+    pub package_dirs: Vec<Arc<PackageDirs>>,
+}
+
+impl VersionPlan {
+    /// The directories all packages make rpm create and own, and the entries rpm records.
+    pub fn dirs(&self) -> PackageDirs {
+        let mut all = PackageDirs::default();
+        for d in &self.package_dirs {
+            all.created.extend(d.created.iter().cloned());
+            all.owned.extend(d.owned.iter().cloned());
+            all.entries += d.entries;
+        }
+        all
+    }
+
+    /// Where the unowned content goes, with an rpm database of `rpmdb_bytes`.
+    pub fn unowned_layout(&self, rpmdb_bytes: u64) -> unowned::UnownedLayout {
+        unowned::layout(&self.unowned, self.kernel_release.as_deref(), rpmdb_bytes)
+    }
+
+    /// The non-package components the scan will see, with an rpm database of `rpmdb_bytes`.
+    pub fn realised_unowned(&self, dirs: &PackageDirs, rpmdb_bytes: u64) -> Vec<Component> {
+        let rpmdb = Rpmdb {
+            bytes: rpmdb_bytes,
+            date: self.date,
+        };
+        realise::components(dirs, &self.unowned_layout(rpmdb_bytes), rpmdb)
+    }
 }
 
 /// A planned chain.
@@ -205,6 +238,24 @@ impl Chain {
     /// Index of the version with this id.
     pub fn position(&self, id: &str) -> Option<usize> {
         self.versions.iter().position(|v| v.id == id)
+    }
+
+    /// Records what writing version `index` realised: its non-package components, measured
+    /// (the rpm database's real size), replace the planned ones in [`Chain::history`].
+    pub fn record_written(&mut self, index: usize, unowned: &[Component]) -> Result<()> {
+        let snapshot = self
+            .history
+            .snapshots
+            .get_mut(index)
+            .with_context(|| format!("the chain has no version number {index}"))?;
+        let mut components: Vec<Component> = snapshot
+            .components
+            .drain(..)
+            .filter(|c| is_package(c.kind))
+            .collect();
+        components.extend(unowned.iter().cloned());
+        *snapshot = Snapshot::new(snapshot.id.clone(), snapshot.date, components);
+        Ok(())
     }
 }
 
@@ -367,7 +418,7 @@ fn clone_name(name: &str, i: u32) -> String {
 
 /// Package specs (at first appearance) and the per-version plans.
 fn plan(history: History, factor: u32) -> Result<Chain> {
-    let mut specs: HashMap<(String, String), Arc<PackageSpec>> = HashMap::new();
+    let mut specs: HashMap<(String, String), (Arc<PackageSpec>, Arc<PackageDirs>)> = HashMap::new();
     let mut unowned_since: HashMap<(String, String), Timestamp> = HashMap::new();
     // Per component: its upstream versions in order of first appearance, with their dates.
     let mut upstreams: HashMap<String, Vec<(String, Timestamp)>> = HashMap::new();
@@ -395,6 +446,7 @@ fn plan(history: History, factor: u32) -> Result<Chain> {
             }
         }
         let mut packages = Vec::new();
+        let mut package_dirs = Vec::new();
         let mut unowned = Vec::new();
         let mut components = Vec::with_capacity(s.components.len());
         for c in &s.components {
@@ -406,12 +458,11 @@ fn plan(history: History, factor: u32) -> Result<Chain> {
                     component: c.clone(),
                     since,
                 });
-                components.push(c.clone());
                 continue;
             }
             let key = (c.name.clone(), c.version.clone());
-            let spec = match specs.get(&key) {
-                Some(spec) => spec.clone(),
+            let (spec, dirs) = match specs.get(&key) {
+                Some(known) => known.clone(),
                 None => {
                     let rpm = rpm_names[c.name.as_str()].clone();
                     // The upstream versions up to this one (a return to an old upstream version
@@ -430,32 +481,48 @@ fn plan(history: History, factor: u32) -> Result<Chain> {
                         &rpm_names,
                         &changes,
                     ));
-                    specs.insert(key, spec.clone());
-                    spec
+                    let mut dirs = PackageDirs::default();
+                    dirs.add(&spec.files());
+                    let known = (spec, Arc::new(dirs));
+                    specs.insert(key, known.clone());
+                    known
                 }
             };
             let mut realised_component = c.clone();
             realised_component.version = spec.rpm.scan_version();
             realised_component.size = spec.size;
             realised_component.build_time = Some(spec.build_time);
+            // A scan lists each changelog time once (rpm keeps every entry: two on one day
+            // share a time).
             realised_component.changelog_times = spec.changelog.clone();
-            packages.push(spec);
+            realised_component.changelog_times.dedup();
+            // What a scan cannot see: a tree carries its packages' changelogs, not
+            // contentmeta's count.
+            realised_component.change_frequency = None;
+            packages.push((spec, dirs));
             components.push(realised_component);
         }
-        packages.sort_by(|a, b| a.component.cmp(&b.component));
+        packages.sort_by(|a, b| a.0.component.cmp(&b.0.component));
+        let (packages, package_dirs_sorted): (Vec<_>, Vec<_>) = packages.into_iter().unzip();
+        package_dirs.extend(package_dirs_sorted);
         let kernel_release = ["kernel-core", "kernel"].iter().find_map(|k| {
             packages
                 .iter()
                 .find(|p| p.rpm.name == *k)
                 .map(|p| p.rpm.kernel_release())
         });
-        versions.push(VersionPlan {
+        let version = VersionPlan {
             id: s.id.clone(),
             date: s.date,
             packages,
             unowned,
             kernel_release,
-        });
+            package_dirs,
+        };
+        let dirs = version.dirs();
+        let rpmdb = realise::planned_rpmdb_bytes(dirs.entries);
+        components.extend(version.realised_unowned(&dirs, rpmdb));
+        versions.push(version);
         realised.push(Snapshot::new(s.id.clone(), s.date, components));
     }
     Ok(Chain {

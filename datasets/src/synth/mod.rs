@@ -14,6 +14,7 @@
 //! - [`rpmfile`]: specs → .rpm files, cached by NEVRA and spec digest;
 //! - [`install`]: the `rpm -i` runner (the test fixture uses it too);
 //! - [`unowned`]: the skeleton, initramfs, generated and other unowned content;
+//! - [`realise`]: the components the scan will see in a tree (the realised history);
 //! - [`tree`]: one version written, staged and renamed into place.
 //!
 //! Requires the `rpm` binary and root (rpm sets owners and file capabilities).
@@ -24,6 +25,7 @@ pub mod content;
 pub mod identity;
 pub mod install;
 pub mod layout;
+pub mod realise;
 pub mod rpmfile;
 pub mod tree;
 pub mod unowned;

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use rechunk_model::Timestamp;
+use rechunk_model::{Component, Timestamp};
 
 use super::chain::{Chain, PackageSpec, VersionPlan};
 use super::install::{self, rpm_install, SYNTH_FLAGS};
@@ -60,6 +60,11 @@ pub struct TreeSummary {
     pub package_bytes: u64,
     /// Bytes of unowned content written (the rpm database not included).
     pub unowned_bytes: u64,
+    /// Bytes of the rpm database rpm wrote.
+    pub rpmdb_bytes: u64,
+    /// The non-package components the tree holds, as the scan names them (see
+    /// [`Chain::record_written`]).
+    pub unowned: Vec<Component>,
     pub build_seconds: f64,
     pub install_seconds: f64,
     pub total_seconds: f64,
@@ -199,8 +204,11 @@ fn fill(
     summary.install_seconds = install_start.elapsed().as_secs_f64();
 
     progress.stage(&plan.id, Stage::Finish, 1);
-    unowned::write_components(root, &plan.unowned, plan.kernel_release.as_deref())?;
-    summary.unowned_bytes = plan.unowned.iter().map(|u| u.component.size).sum();
+    summary.rpmdb_bytes = rpmdb_bytes(root)?;
+    let layout = plan.unowned_layout(summary.rpmdb_bytes);
+    unowned::write_layout(root, &layout)?;
+    summary.unowned_bytes = layout.files.iter().map(|f| f.size).sum();
+    summary.unowned = plan.realised_unowned(&plan.dirs(), summary.rpmdb_bytes);
     set_dir_mtimes(root, plan.date)?;
     progress.advance(1);
     summary.total_seconds = start.elapsed().as_secs_f64();
@@ -280,6 +288,22 @@ fn tidy_rpmdb(root: &Path, date: Timestamp) -> Result<()> {
         set_mtime(&path, date)?;
     }
     Ok(())
+}
+
+/// Regular-file bytes in the rpm database directory.
+fn rpmdb_bytes(root: &Path) -> Result<u64> {
+    let dir = root.join(install::DBPATH.trim_start_matches('/'));
+    let mut total = 0;
+    for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        let meta = e
+            .metadata()
+            .with_context(|| format!("reading {}", e.path().display()))?;
+        if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    Ok(total)
 }
 
 /// Every directory's mtime (the root's too) becomes `date`, whatever order things were

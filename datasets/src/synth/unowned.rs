@@ -4,7 +4,8 @@
 //! By component kind:
 //! - `initramfs`: `usr/lib/modules/KVER/initramfs.img` (mode 0600, compressed content) for the
 //!   tree's kernel release (`0.0.0-0.synth.x86_64` without a kernel package);
-//! - `other` (rpm-ostree's "everything unowned", and the completed `generated-content`): the
+//! - `other` and `generated` (rpm-ostree's "everything unowned", the completed
+//!   `generated-content`): the
 //!   files a compose regenerates: SELinux policy and module store, udev hwdb, CA bundles, MIME
 //!   database, `ld.so.cache`, fontconfig, gdk-pixbuf and GSettings caches, the info `dir` index,
 //!   `/etc` defaults and `/var/lib` state, in the shares of [`GENERATED`]; a second such
@@ -14,10 +15,13 @@
 //!   not paths go under `var/lib/NAME` / `opt/NAME.bin`;
 //! - `rpmdb`: nothing: the real rpm database stands for it.
 //!
-//! Content and mtimes are functions of (component, version): the date the component first
-//! had that version is its files' mtime, so an unchanged component is byte-for-byte and
-//! mtime-for-mtime the same in every tree. Nothing is written over an existing path: a package
-//! owning one is an error naming it.
+//! The first `other` component counts the rpm database in, as rpm-ostree's unpackaged content
+//! does: it gets the database's size less. [`layout`] says what goes where before anything is
+//! written ([`super::realise`] names the components the scan will see from it), and
+//! [`write_layout`] writes it. Content and mtimes are functions of (component, version): the
+//! date the component first had that version is its files' mtime, so an unchanged component is
+//! byte-for-byte and mtime-for-mtime the same in every tree. Nothing is written over an
+//! existing path: a package owning one is an error naming it.
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -103,51 +107,86 @@ pub struct UnownedSpec {
     pub since: Timestamp,
 }
 
+/// Directories every tree starts with (merged /usr, an empty /boot).
+pub const SKELETON_DIRS: [&str; 8] = [
+    "usr/bin",
+    "usr/sbin",
+    "usr/lib",
+    "usr/lib64",
+    "usr/share",
+    "etc",
+    "var",
+    "boot",
+];
+/// The merged-/usr symlinks: (link, target).
+pub const SKELETON_LINKS: [(&str, &str); 4] = [
+    ("bin", "usr/bin"),
+    ("sbin", "usr/sbin"),
+    ("lib", "usr/lib"),
+    ("lib64", "usr/lib64"),
+];
+/// Root's account files (rpm maps file owners through them), mode 0644, mtime 0.
+pub const SKELETON_FILES: [(&str, &[u8]); 2] = [
+    ("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n"),
+    ("etc/group", b"root:x:0:\n"),
+];
+
+/// One unowned file of a version: where, how big, what it is made of.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnownedFile {
+    /// Relative to the root.
+    pub rel: String,
+    pub size: u64,
+    pub texture: Texture,
+    pub mode: u32,
+    pub mtime: Timestamp,
+    /// The content is a function of this seed, the texture and the size.
+    pub seed: u64,
+}
+
+/// The unowned content of a version, before anything is written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UnownedLayout {
+    pub files: Vec<UnownedFile>,
+    /// Directories tagged `user.component=NAME`: (relative path, NAME).
+    pub tagged: Vec<(String, String)>,
+}
+
 /// The skeleton every tree starts from: merged-/usr symlinks, an empty /boot, root's account
 /// files (rpm maps file owners through them).
 pub fn skeleton(root: &Path) -> Result<()> {
-    for d in [
-        "usr/bin",
-        "usr/sbin",
-        "usr/lib",
-        "usr/lib64",
-        "usr/share",
-        "etc",
-        "var",
-        "boot",
-    ] {
+    for d in SKELETON_DIRS {
         let p = root.join(d);
         fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
     }
-    for (link, target) in [
-        ("bin", "usr/bin"),
-        ("sbin", "usr/sbin"),
-        ("lib", "usr/lib"),
-        ("lib64", "usr/lib64"),
-    ] {
+    for (link, target) in SKELETON_LINKS {
         let p = root.join(link);
         symlink(target, &p).with_context(|| format!("creating the symlink {}", p.display()))?;
         set_mtime(&p, 0)?;
     }
-    let mtime = 0;
-    write(
-        root,
-        "etc/passwd",
-        b"root:x:0:0:root:/root:/bin/bash\n",
-        0o644,
-        mtime,
-    )?;
-    write(root, "etc/group", b"root:x:0:\n", 0o644, mtime)?;
+    for (rel, data) in SKELETON_FILES {
+        write(root, rel, data, 0o644, 0)?;
+    }
     Ok(())
 }
 
-/// Writes the non-package components of a version.
-pub fn write_components(root: &Path, unowned: &[UnownedSpec], kernel: Option<&str>) -> Result<()> {
+/// Where the non-package components of a version go. The first `other` component (rpm-ostree's
+/// "everything unowned", which counts the rpm database in) gives `rpmdb_bytes` of its size to
+/// the real database rpm wrote, so that the tree holds what the history says.
+pub fn layout(unowned: &[UnownedSpec], kernel: Option<&str>, rpmdb_bytes: u64) -> UnownedLayout {
+    let mut out = UnownedLayout::default();
     let mut others = 0;
     for u in unowned {
         let c = &u.component;
-        let file = |rel: &str, size: u64, texture: Texture, mode: u32| {
-            write_generated(root, c, rel, size, texture, mode, u.since)
+        let mut file = |rel: &str, size: u64, texture: Texture, mode: u32| {
+            out.files.push(UnownedFile {
+                rel: rel.to_owned(),
+                size,
+                texture,
+                mode,
+                mtime: u.since,
+                seed: hash(&[c.name.as_bytes(), c.version.as_bytes(), rel.as_bytes()]),
+            })
         };
         match c.kind {
             ComponentKind::Initramfs => {
@@ -157,20 +196,20 @@ pub fn write_components(root: &Path, unowned: &[UnownedSpec], kernel: Option<&st
                     c.size,
                     Texture::COMPRESSED,
                     0o600,
-                )?;
+                );
             }
             ComponentKind::Other | ComponentKind::Generated => {
-                let prefix = match others {
-                    0 => String::new(),
-                    _ => format!("var/lib/{}/", slug(&c.name)),
+                let (prefix, size) = match others {
+                    0 => (String::new(), c.size.saturating_sub(rpmdb_bytes)),
+                    _ => (format!("var/lib/{}/", slug(&c.name)), c.size),
                 };
                 others += 1;
-                generated(c, &prefix, &file)?;
+                generated(size, &prefix, &mut file);
             }
             ComponentKind::Unpackaged => {
                 let dir = path_in_name(&c.name, "unpackaged:")
                     .unwrap_or_else(|| PathBuf::from(format!("var/lib/{}", slug(&c.name))));
-                spread(&dir, "file", c.size, 8, &file)?;
+                spread(&dir, "file", c.size, 8, &mut file);
             }
             ComponentKind::BigFile => {
                 let path = path_in_name(&c.name, "file:")
@@ -180,40 +219,55 @@ pub fn write_components(root: &Path, unowned: &[UnownedSpec], kernel: Option<&st
                     c.size,
                     Texture::for_gzip_ratio(0.6),
                     0o644,
-                )?;
+                );
             }
             ComponentKind::Xattr => {
-                let dir = PathBuf::from(format!("usr/share/{}", slug(&c.name)));
-                spread(&dir, "data", c.size, 8, &file)?;
-                set_xattr(&root.join(&dir), "user.component", c.name.as_bytes())?;
+                let dir = format!("usr/share/{}", slug(&c.name));
+                spread(Path::new(&dir), "data", c.size, 8, &mut file);
+                out.tagged.push((dir, c.name.clone()));
             }
             ComponentKind::Rpmdb | ComponentKind::Package | ComponentKind::SourcePackage => {}
         }
     }
+    out
+}
+
+/// Writes the unowned content of a version (after the packages are installed).
+pub fn write_layout(root: &Path, layout: &UnownedLayout) -> Result<()> {
+    for f in &layout.files {
+        let len = usize::try_from(f.size).context("file too large for memory")?;
+        write(
+            root,
+            &f.rel,
+            &content::generate(f.seed, f.texture, len),
+            f.mode,
+            f.mtime,
+        )?;
+    }
+    for (dir, name) in &layout.tagged {
+        let path = root.join(dir);
+        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        set_xattr(&path, "user.component", name.as_bytes())?;
+    }
     Ok(())
 }
 
-/// The [`GENERATED`] files for an `other` component.
-fn generated(
-    c: &Component,
-    prefix: &str,
-    file: &impl Fn(&str, u64, Texture, u32) -> Result<()>,
-) -> Result<()> {
-    let mut left = c.size;
+/// The [`GENERATED`] files for `size` bytes of generated content.
+fn generated(size: u64, prefix: &str, file: &mut impl FnMut(&str, u64, Texture, u32)) {
+    let mut left = size;
     for (n, (pattern, share, count, ratio, mode)) in GENERATED.iter().enumerate() {
         let last_part = n == GENERATED.len() - 1;
         let part = match last_part {
             true => left,
-            false => ((c.size as f64 * share) as u64).min(left),
+            false => ((size as f64 * share) as u64).min(left),
         };
         left -= part;
         for i in 0..*count {
             let size = part / *count as u64 + u64::from(i == 0) * (part % *count as u64);
             let rel = format!("{prefix}{}", pattern.replace("{i}", &i.to_string()));
-            file(&rel, size, Texture::for_gzip_ratio(*ratio), *mode)?;
+            file(&rel, size, Texture::for_gzip_ratio(*ratio), *mode);
         }
     }
-    Ok(())
 }
 
 /// `size` bytes over `count` files `DIR/STEM{i}`.
@@ -222,8 +276,8 @@ fn spread(
     stem: &str,
     size: u64,
     count: u64,
-    file: &impl Fn(&str, u64, Texture, u32) -> Result<()>,
-) -> Result<()> {
+    file: &mut impl FnMut(&str, u64, Texture, u32),
+) {
     for i in 0..count {
         let part = size / count + u64::from(i == 0) * (size % count);
         let rel = dir.join(format!("{stem}{i}"));
@@ -232,29 +286,8 @@ fn spread(
             part,
             Texture::for_gzip_ratio(0.5),
             0o644,
-        )?;
+        );
     }
-    Ok(())
-}
-
-fn write_generated(
-    root: &Path,
-    c: &Component,
-    rel: &str,
-    size: u64,
-    texture: Texture,
-    mode: u32,
-    mtime: Timestamp,
-) -> Result<()> {
-    let len = usize::try_from(size).context("file too large for memory")?;
-    let seed = hash(&[c.name.as_bytes(), c.version.as_bytes(), rel.as_bytes()]);
-    write(
-        root,
-        rel,
-        &content::generate(seed, texture, len),
-        mode,
-        mtime,
-    )
 }
 
 /// Writes a new file (parents created) with its mode and mtime; refuses an existing path.
@@ -375,20 +408,31 @@ mod tests {
             spec("file:/opt/big.bin", ComponentKind::BigFile, 2 << 20),
             spec("custom", ComponentKind::Xattr, 10),
         ];
-        write_components(root, &unowned, Some("6.1.0-1.x86_64")).unwrap();
+        let planned = layout(&unowned, Some("6.1.0-1.x86_64"), 30_000);
+        write_layout(root, &planned).unwrap();
         let size = |rel: &str| fs::metadata(root.join(rel)).unwrap().len();
         assert_eq!(size("usr/lib/modules/6.1.0-1.x86_64/initramfs.img"), 5000);
         assert_eq!(size("opt/big.bin"), 2 << 20);
         let srv: u64 = (0..8).map(|i| size(&format!("srv/file{i}"))).sum();
         assert_eq!(srv, 999);
         assert!(size("etc/ld.so.cache") > 0);
+        // The rpm database's share of the unpackaged content is the database's.
+        let generated: u64 = GENERATED
+            .iter()
+            .flat_map(|(p, _, count, _, _)| {
+                (0..*count).map(move |i| p.replace("{i}", &i.to_string()))
+            })
+            .map(|rel| size(&rel))
+            .sum();
+        assert_eq!(generated, 70_000);
         let value = rustix::fs::getxattr(
             root.join("usr/share/custom"),
             "user.component",
             &mut [0u8; 16],
         );
         assert_eq!(value.ok(), Some(6));
-        let err = write_components(root, &unowned[..1], Some("6.1.0-1.x86_64")).unwrap_err();
+        let again = layout(&unowned[..1], Some("6.1.0-1.x86_64"), 0);
+        let err = write_layout(root, &again).unwrap_err();
         assert!(
             err.to_string().contains("initramfs.img: already exists"),
             "{err}"

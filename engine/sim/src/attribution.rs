@@ -155,6 +155,7 @@ pub fn replay_images(
         label: contender.label(),
         previous: None,
         images: Vec::new(),
+        plans: None,
     };
     let mut kept = Vec::new();
     let mut changes = ChangeHistory::default();

@@ -19,8 +19,11 @@
 //! Oracle rows: `per-package` (one layer per component, unlimited layers) is the packaging
 //! bound. A file-level bound needs file digests, which the lockfile and `rpm -qa` histories do
 //! not have; at component granularity "bytes of the components that changed" is exactly the
-//! `per-package` figure, so it is the bound reported for them.
+//! `per-package` figure, so it is the bound reported for them. Built images have them:
+//! [`agreement`] reports the file-level bound next to the simulator's and the built images'
+//! figures.
 
+pub mod agreement;
 mod attribution;
 mod client;
 mod image;
@@ -132,6 +135,8 @@ struct Replayer<'a> {
     previous: Option<Plan>,
     /// Images of the reported versions (index − first).
     images: Vec<Image>,
+    /// Plans of the reported versions, when asked for ([`replay_plans`]).
+    plans: Option<Vec<Plan>>,
 }
 
 impl Contender {
@@ -168,6 +173,7 @@ pub fn simulate(
             label: contender.label(),
             previous: None,
             images: Vec::new(),
+            plans: None,
         })
         .collect();
     let mut changes = ChangeHistory::default();
@@ -192,6 +198,35 @@ pub fn simulate(
             .collect(),
         runs,
     })
+}
+
+/// Every contender's plan of every version of `history`, as [`simulate`] makes them: what a
+/// build of the same versions must plan too.
+pub fn replay_plans(
+    history: &History,
+    contenders: &[Contender],
+) -> Result<Vec<Vec<Plan>>, SimError> {
+    let mut replayers: Vec<Replayer> = contenders
+        .iter()
+        .map(|contender| Replayer {
+            contender,
+            label: contender.label(),
+            previous: None,
+            images: Vec::new(),
+            plans: Some(Vec::new()),
+        })
+        .collect();
+    let mut changes = ChangeHistory::default();
+    for snapshot in &history.snapshots {
+        changes.observe(snapshot);
+        replayers
+            .par_iter_mut()
+            .try_for_each(|r| r.step(snapshot, &changes, true))?;
+    }
+    Ok(replayers
+        .into_iter()
+        .map(|r| r.plans.unwrap_or_default())
+        .collect())
 }
 
 impl Replayer<'_> {
@@ -223,6 +258,9 @@ impl Replayer<'_> {
         })?;
         if keep {
             self.images.push(Image::new(snapshot, &plan));
+            if let Some(plans) = &mut self.plans {
+                plans.push(plan.clone());
+            }
         }
         self.previous = Some(plan);
         Ok(())

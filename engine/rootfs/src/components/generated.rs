@@ -84,8 +84,8 @@ pub const CLASSES: [(&str, &[&str]); 11] = [
         &["usr/share/icons/*/icon-theme.cache"],
     ),
     // Package managers' state other than the rpm database (dnf's history, rpm-ostree's base
-    // database copy).
-    ("generated:sysimage", &["usr/lib/sysimage"]),
+    // database copy); not the directory itself, which holds the database too.
+    ("generated:sysimage", &["usr/lib/sysimage/*"]),
 ];
 
 /// The class of a compose output at `path` (relative to the root), if it is one.
@@ -94,6 +94,18 @@ pub fn class_of(path: &Path) -> Option<&'static str> {
         .iter()
         .find(|(_, patterns)| patterns.iter().any(|p| under_pattern(path, p)))
         .map(|(name, _)| *name)
+}
+
+/// The class component of a compose output at `path`, if it is one.
+pub(crate) fn class_claim(path: &Path) -> Option<Claim> {
+    class_of(path).map(generated)
+}
+
+fn generated(name: &str) -> Claim {
+    Claim {
+        name: name.to_owned(),
+        kind: ComponentKind::Generated,
+    }
 }
 
 /// Whether `path` is the path `pattern` names or below it.
@@ -124,14 +136,12 @@ impl ComponentSource for Generated {
 
     /// Asked after the packages: every entry that reaches it has no real owner.
     fn claim(&self, tree: &Tree, i: usize) -> Option<Claim> {
-        let name = match class_of(&tree.entries[i].path) {
-            Some(class) => class,
-            None if self.ghost_only.get(i).copied().unwrap_or(false) => GHOST_COMPONENT,
-            None => return None,
-        };
-        Some(Claim {
-            name: name.to_owned(),
-            kind: ComponentKind::Generated,
+        class_claim(&tree.entries[i].path).or_else(|| {
+            self.ghost_only
+                .get(i)
+                .copied()
+                .unwrap_or(false)
+                .then(|| generated(GHOST_COMPONENT))
         })
     }
 }

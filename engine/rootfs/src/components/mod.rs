@@ -46,7 +46,7 @@ use crate::accounts::Accounts;
 use crate::resolve::TreeIndex;
 use crate::Error;
 
-pub use unowned::BIG_FILE;
+pub use unowned::{rpmdb_component_name, unowned_claim, BIG_FILE};
 pub use xattr::COMPONENT_XATTR;
 
 /// Which rule placed an entry (see the module doc for the order).

@@ -7,7 +7,20 @@ use std::path::{Path, PathBuf};
 use rechunk_model::ComponentKind;
 use rechunk_tree::{EntryKind, Tree};
 
+use super::generated::class_claim;
 use super::{Claim, ComponentSource, Rule};
+
+/// The component of an entry that no package owns or lists (not even as `%ghost`), outside
+/// the rpm database and any `user.component` tree: a class of generated content, the
+/// initramfs, a big file, else its top-level directory. The rules the sources below apply in
+/// this order, in one function, for tools that lay out unowned content and must know where
+/// the scan will put it (`rechunk synth`).
+pub fn unowned_claim(path: &Path, kind: &EntryKind, size: u64) -> Claim {
+    class_claim(path)
+        .or_else(|| initramfs_claim(path, kind))
+        .or_else(|| big_file_claim(path, kind, size))
+        .unwrap_or_else(|| top_level_claim(path, kind))
+}
 
 /// Unowned regular files at least this big become their own component.
 pub const BIG_FILE: u64 = 1 << 20;
@@ -33,10 +46,15 @@ impl ComponentSource for RpmdbDirs<'_> {
         let path = &tree.entries[i].path;
         let dir = self.dirs.iter().find(|d| path.starts_with(d))?;
         Some(Claim {
-            name: format!("rpmdb:/{}", dir.display()),
+            name: rpmdb_component_name(dir),
             kind: ComponentKind::Rpmdb,
         })
     }
+}
+
+/// The component of the rpm database in `dir` (relative to the root).
+pub fn rpmdb_component_name(dir: &Path) -> String {
+    format!("rpmdb:/{}", dir.display())
 }
 
 /// `usr/lib/modules/*/initramfs.img`: rebuilt on every build, so kept apart.
@@ -49,11 +67,15 @@ impl ComponentSource for Initramfs {
 
     fn claim(&self, tree: &Tree, i: usize) -> Option<Claim> {
         let e = &tree.entries[i];
-        (e.kind == EntryKind::Regular && is_initramfs(&e.path)).then(|| Claim {
-            name: "initramfs:/usr/lib/modules".to_owned(),
-            kind: ComponentKind::Initramfs,
-        })
+        initramfs_claim(&e.path, &e.kind)
     }
+}
+
+fn initramfs_claim(path: &Path, kind: &EntryKind) -> Option<Claim> {
+    (*kind == EntryKind::Regular && is_initramfs(path)).then(|| Claim {
+        name: "initramfs:/usr/lib/modules".to_owned(),
+        kind: ComponentKind::Initramfs,
+    })
 }
 
 fn is_initramfs(path: &Path) -> bool {
@@ -72,11 +94,15 @@ impl ComponentSource for BigFiles {
 
     fn claim(&self, tree: &Tree, i: usize) -> Option<Claim> {
         let e = &tree.entries[i];
-        (e.kind == EntryKind::Regular && e.size >= BIG_FILE).then(|| Claim {
-            name: format!("file:/{}", e.path.display()),
-            kind: ComponentKind::BigFile,
-        })
+        big_file_claim(&e.path, &e.kind, e.size)
     }
+}
+
+fn big_file_claim(path: &Path, kind: &EntryKind, size: u64) -> Option<Claim> {
+    (*kind == EntryKind::Regular && size >= BIG_FILE).then(|| Claim {
+        name: format!("file:/{}", path.display()),
+        kind: ComponentKind::BigFile,
+    })
 }
 
 /// Everything else, by top-level directory: `unpackaged:/etc`, `unpackaged:/` for files in
@@ -90,18 +116,21 @@ impl ComponentSource for TopLevelDirs {
 
     fn claim(&self, tree: &Tree, i: usize) -> Option<Claim> {
         let e = &tree.entries[i];
-        let top = match e.path.components().count() {
-            1 if e.kind != EntryKind::Directory => String::new(),
-            _ => e
-                .path
-                .iter()
-                .next()
-                .map(|c| c.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        Some(Claim {
-            name: format!("unpackaged:/{top}"),
-            kind: ComponentKind::Unpackaged,
-        })
+        Some(top_level_claim(&e.path, &e.kind))
+    }
+}
+
+fn top_level_claim(path: &Path, kind: &EntryKind) -> Claim {
+    let top = match path.components().count() {
+        1 if *kind != EntryKind::Directory => String::new(),
+        _ => path
+            .iter()
+            .next()
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    Claim {
+        name: format!("unpackaged:/{top}"),
+        kind: ComponentKind::Unpackaged,
     }
 }

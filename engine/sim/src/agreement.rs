@@ -1,0 +1,319 @@
+//! The simulator against built images. `rechunk compare --build` builds every version of a
+//! history with every contender (each build handed the previous one, as `--previous`), and
+//! measures what each client downloads from the built images with `rechunk diff`'s rule; this
+//! module puts those figures next to the simulator's for the same versions and contenders,
+//! and adds the file-level bound (bytes of the files whose content the client lacks).
+//!
+//! The simulator's figures are uncompressed component bytes; the built images' layers are
+//! measured three ways: tar bytes (what "uncompressed" means for a layer), the file bytes in
+//! them (what the simulator counts: the difference to tar bytes is the tar framing, headers,
+//! padding and parent directories) and blob bytes (compressed). The compressed figures are
+//! measured, per contender: the ratio of blob to tar bytes of what its clients download
+//! replaces the fixed FCOS image ratio ([`crate::COMPRESSION_RATIO`]), which the report also
+//! shows applied, to say how far off it is.
+
+use rechunk_model::UpdateCost;
+use serde::Serialize;
+
+use crate::{Client, Run, Simulation, COMPRESSION_RATIO};
+
+/// One fetch measured on built images.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuiltUpdate {
+    pub client: Client,
+    pub from: Option<String>,
+    pub to: String,
+    /// Blob bytes (what a registry serves).
+    pub compressed: UpdateCost,
+    /// The same layers' tar bytes.
+    pub uncompressed: UpdateCost,
+    /// The same layers' regular-file bytes.
+    pub content: UpdateCost,
+}
+
+/// One contender's chain of built images.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuiltRun {
+    /// As [`Run::label`].
+    pub label: String,
+    pub max_layers: usize,
+    pub updates: Vec<BuiltUpdate>,
+    /// Σ blob bytes and Σ tar bytes of every layer of every version built.
+    pub compressed_bytes: u64,
+    pub uncompressed_bytes: u64,
+}
+
+impl BuiltRun {
+    /// Blob bytes per tar byte over all its images (1 when nothing was built).
+    pub fn compression_ratio(&self) -> f64 {
+        match self.uncompressed_bytes {
+            0 => 1.0,
+            u => self.compressed_bytes as f64 / u as f64,
+        }
+    }
+}
+
+/// The file-level bound of one fetch: the regular files of the new version whose content
+/// (sha256) the held version does not have anywhere, as a file-level store (ostree, composefs,
+/// zstd:chunked) would fetch them.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileLevelUpdate {
+    pub client: Client,
+    pub from: Option<String>,
+    pub to: String,
+    pub bytes: u64,
+    /// Each such file compressed on its own, with the layers' compression.
+    pub compressed_bytes: u64,
+}
+
+/// One contender (or the file-level bound) × client: means over the client's updates.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgreementRow {
+    pub label: String,
+    pub strategy: String,
+    pub max_layers: usize,
+    pub client: Client,
+    pub oracle: bool,
+    pub peer: bool,
+    pub updates: usize,
+    /// The simulator's mean download (uncompressed); `None` for the file-level bound.
+    pub simulated_bytes: Option<f64>,
+    /// Mean download from the built images, tar bytes.
+    pub built_bytes: f64,
+    /// (simulated − built) / built.
+    pub deviation: Option<f64>,
+    /// The largest |simulated − built| of one update, as a share of the mean built download.
+    pub max_update_deviation: Option<f64>,
+    /// Mean file bytes in the layers downloaded from the built images.
+    pub built_content_bytes: Option<f64>,
+    /// Mean download from the built images, blob bytes.
+    pub built_compressed_bytes: f64,
+    /// Blob bytes per tar byte of the downloads.
+    pub download_ratio: f64,
+    /// Blob bytes per tar byte of all the contender's images ([`BuiltRun::compression_ratio`]).
+    pub image_ratio: Option<f64>,
+    /// (simulated × [`crate::COMPRESSION_RATIO`] − built compressed) / built compressed: how
+    /// far the lockfile replays' fixed compressed estimate is off.
+    pub fixed_ratio_deviation: Option<f64>,
+}
+
+/// Why the figures could not be put side by side.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AgreementError {
+    #[error("no simulated run for the built contender {label} at {max_layers} layers")]
+    NoRun { label: String, max_layers: usize },
+    #[error(
+        "contender {label}: the simulator has no update {from:?} → {to} for client {client:?}"
+    )]
+    NoUpdate {
+        label: String,
+        client: Client,
+        from: Option<String>,
+        to: String,
+    },
+}
+
+/// One row per built contender × client, then the file-level bound per client.
+pub fn agreement_rows(
+    sim: &Simulation,
+    built: &[BuiltRun],
+    file_level: &[FileLevelUpdate],
+    clients: &[Client],
+) -> Result<Vec<AgreementRow>, AgreementError> {
+    let mut rows = Vec::new();
+    for b in built {
+        let run = sim
+            .runs
+            .iter()
+            .find(|r| r.label == b.label && r.max_layers == b.max_layers)
+            .ok_or_else(|| AgreementError::NoRun {
+                label: b.label.clone(),
+                max_layers: b.max_layers,
+            })?;
+        for &client in clients {
+            rows.push(row(run, b, client)?);
+        }
+    }
+    for &client in clients {
+        let ups: Vec<&FileLevelUpdate> = file_level.iter().filter(|u| u.client == client).collect();
+        if ups.is_empty() {
+            continue;
+        }
+        let n = ups.len() as f64;
+        rows.push(AgreementRow {
+            label: FILE_LEVEL.to_owned(),
+            strategy: FILE_LEVEL.to_owned(),
+            max_layers: 0,
+            client,
+            oracle: true,
+            peer: false,
+            updates: ups.len(),
+            simulated_bytes: None,
+            built_bytes: ups.iter().map(|u| u.bytes as f64).sum::<f64>() / n,
+            deviation: None,
+            max_update_deviation: None,
+            built_content_bytes: None,
+            built_compressed_bytes: ups.iter().map(|u| u.compressed_bytes as f64).sum::<f64>() / n,
+            download_ratio: ratio(
+                ups.iter().map(|u| u.compressed_bytes).sum(),
+                ups.iter().map(|u| u.bytes).sum(),
+            ),
+            image_ratio: None,
+            fixed_ratio_deviation: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// Label of the file-level bound's rows.
+pub const FILE_LEVEL: &str = "file-level";
+
+fn row(run: &Run, b: &BuiltRun, client: Client) -> Result<AgreementRow, AgreementError> {
+    let mut pairs = Vec::new();
+    for u in b.updates.iter().filter(|u| u.client == client) {
+        let s = run
+            .updates
+            .iter()
+            .find(|s| s.client == client && s.from == u.from && s.to == u.to)
+            .ok_or_else(|| AgreementError::NoUpdate {
+                label: b.label.clone(),
+                client,
+                from: u.from.clone(),
+                to: u.to.clone(),
+            })?;
+        pairs.push((s.cost.download_bytes as f64, u));
+    }
+    let n = pairs.len().max(1) as f64;
+    let simulated = pairs.iter().map(|(s, _)| s).sum::<f64>() / n;
+    let built = pairs
+        .iter()
+        .map(|(_, u)| u.uncompressed.download_bytes as f64)
+        .sum::<f64>()
+        / n;
+    let mean =
+        |f: &dyn Fn(&BuiltUpdate) -> u64| pairs.iter().map(|(_, u)| f(u) as f64).sum::<f64>() / n;
+    let built_compressed = mean(&|u| u.compressed.download_bytes);
+    let total = |f: &dyn Fn(&BuiltUpdate) -> u64| pairs.iter().map(|(_, u)| f(u)).sum::<u64>();
+    let download_ratio = ratio(
+        total(&|u| u.compressed.download_bytes),
+        total(&|u| u.uncompressed.download_bytes),
+    );
+    let relative = |a: f64, base: f64| (base > 0.0).then(|| (a - base) / base);
+    let max_update = pairs
+        .iter()
+        .map(|(s, u)| (s - u.uncompressed.download_bytes as f64).abs())
+        .fold(0.0, f64::max);
+    Ok(AgreementRow {
+        label: b.label.clone(),
+        strategy: run.strategy.clone(),
+        max_layers: b.max_layers,
+        client,
+        oracle: run.oracle,
+        peer: run.peer,
+        updates: pairs.len(),
+        simulated_bytes: Some(simulated),
+        built_bytes: built,
+        deviation: relative(simulated, built),
+        max_update_deviation: (built > 0.0).then(|| max_update / built),
+        built_content_bytes: Some(mean(&|u| u.content.download_bytes)),
+        built_compressed_bytes: built_compressed,
+        download_ratio,
+        image_ratio: Some(b.compression_ratio()),
+        fixed_ratio_deviation: relative(simulated * COMPRESSION_RATIO, built_compressed),
+    })
+}
+
+/// `a / b`, 1 when `b` is 0.
+fn ratio(a: u64, b: u64) -> f64 {
+    match b {
+        0 => 1.0,
+        b => a as f64 / b as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Update;
+    use rechunk_strategies::Params;
+
+    fn cost(download: u64) -> UpdateCost {
+        UpdateCost {
+            download_bytes: download,
+            ..UpdateCost::default()
+        }
+    }
+
+    fn sim_update(to: &str, bytes: u64) -> Update {
+        Update {
+            client: Client::Every,
+            from: Some("v0".into()),
+            to: to.into(),
+            date: 0,
+            cost: cost(bytes),
+            compressed_download_bytes: 0,
+            replanned_bytes: 0,
+            layer_count: 1,
+            attribution: None,
+        }
+    }
+
+    fn built_update(to: &str, tar: u64, blob: u64) -> BuiltUpdate {
+        BuiltUpdate {
+            client: Client::Every,
+            from: Some("v0".into()),
+            to: to.into(),
+            compressed: cost(blob),
+            uncompressed: cost(tar),
+            content: cost(tar - 10),
+        }
+    }
+
+    #[test]
+    fn rows_pair_each_built_update_with_the_simulated_one() {
+        let sim = Simulation {
+            history: "h".into(),
+            versions: vec!["v0".into(), "v1".into(), "v2".into()],
+            runs: vec![Run {
+                label: "x".into(),
+                strategy: "x".into(),
+                params: Params::new(),
+                max_layers: 8,
+                oracle: false,
+                peer: true,
+                updates: vec![sim_update("v1", 100), sim_update("v2", 300)],
+            }],
+        };
+        let built = BuiltRun {
+            label: "x".into(),
+            max_layers: 8,
+            updates: vec![built_update("v1", 110, 50), built_update("v2", 290, 150)],
+            compressed_bytes: 500,
+            uncompressed_bytes: 1000,
+        };
+        let files = [FileLevelUpdate {
+            client: Client::Every,
+            from: Some("v0".into()),
+            to: "v1".into(),
+            bytes: 40,
+            compressed_bytes: 20,
+        }];
+        let rows =
+            agreement_rows(&sim, std::slice::from_ref(&built), &files, &[Client::Every]).unwrap();
+        assert_eq!(rows.len(), 2);
+        let r = &rows[0];
+        assert_eq!((r.simulated_bytes, r.built_bytes), (Some(200.0), 200.0));
+        assert_eq!(r.deviation, Some(0.0));
+        assert_eq!(r.max_update_deviation, Some(10.0 / 200.0));
+        assert_eq!(r.built_compressed_bytes, 100.0);
+        assert_eq!(r.built_content_bytes, Some(190.0));
+        assert_eq!(r.download_ratio, 0.5);
+        assert_eq!(r.image_ratio, Some(0.5));
+        assert_eq!(rows[1].label, FILE_LEVEL);
+        assert_eq!(rows[1].built_compressed_bytes, 20.0);
+        // A built contender the simulator did not run is an error, not a silent gap.
+        let mut other = built;
+        other.max_layers = 9;
+        assert!(agreement_rows(&sim, &[other], &[], &[Client::Every]).is_err());
+    }
+}
