@@ -13,7 +13,7 @@ use rechunk_tree::{ContentSource, EntryKind, Member, Tree, WriteRules};
 use serde_json::Value;
 
 use crate::assign::{assign, LayerContents};
-use crate::compression::{Compression, Compressor};
+use crate::compression::{Compression, Compressor, Workers};
 use crate::config::{image_config, ConfigInput, HistoryEntry};
 use crate::error::{IoContext, NamedWriter};
 use crate::hashing::HashWriter;
@@ -167,9 +167,12 @@ fn write_layers(
             let e = std::io::Error::other(e.to_string());
             Error::io("starting the layer writer threads for", staging.path(), e)
         })?;
-    // One compressor per thread, reused for every layer the thread writes.
+    // One compressor per writer thread, reused for every layer the thread writes; all of them
+    // spread a layer's compression over the same `jobs` workers, so a big layer does not run on
+    // one core while the others idle (the bytes do not depend on it: see `compression`).
+    let workers = Workers::new(req.jobs).ctx("starting the compressors for", staging.path())?;
     let compressors = (0..req.jobs.min(emitted.len()))
-        .map(|_| req.compression.compressor())
+        .map(|_| req.compression.parallel_compressor(&workers))
         .collect::<std::io::Result<Vec<_>>>()
         .ctx("starting the compressors for", staging.path())?;
     pool.scope(|s| {
