@@ -88,6 +88,12 @@ fn main() -> anyhow::Result<()> {
             runs,
         )?);
     }
+    // The machine's load at the end, as `uptime` says it (other work shares these cores).
+    let uptime = Command::new("uptime").output().map_or_else(
+        |e| format!("uptime: {e}"),
+        |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+    );
+    md.push_str(&format!("`uptime` after the run: `{uptime}`\n"));
     print!("{md}");
     let command = format!(
         "cargo run --release -p rechunk-bench --bin scale-bench -- --runs {runs} --trees {}",

@@ -39,6 +39,20 @@ impl ComponentKind {
     }
 }
 
+/// Tar bytes a layer spends on each non-directory entry besides its content: the 512-byte
+/// header, and the padding of a regular file to the next 512-byte block, 256 bytes on average
+/// (content sizes are not multiples of 512). Not counted, as the history does not say: the
+/// parent directories a layer repeats for entries whose directory another component owns,
+/// PAX records for long names and xattrs, the 1 KiB end of every layer, and that a symlink or
+/// hardlink has no padding. Measured against built images by `rechunk compare --build`.
+pub const TAR_BYTES_PER_FILE: u64 = 512 + 256;
+/// Tar bytes of a directory entry: its header.
+pub const TAR_BYTES_PER_DIRECTORY: u64 = 512;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The unit a strategy places: a package, a source-package group, an xattr component, a
 /// directory of unowned files, or one big unowned file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +68,9 @@ pub struct Component {
     /// Number of files (0 when the source does not say).
     #[serde(default)]
     pub files: u64,
+    /// Number of directories it owns (0 when the source does not say).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dirs: u64,
     /// Source package name (`systemd` for `systemd-libs`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -86,12 +103,23 @@ impl Component {
             version: version.into(),
             size,
             files: 0,
+            dirs: 0,
             source: None,
             build_time: None,
             changelog_times: Vec::new(),
             change_frequency: None,
             requires: Vec::new(),
         }
+    }
+
+    /// The bytes this component adds to a layer's tar: its content and, when the source counts
+    /// its files and directories, their tar framing ([`TAR_BYTES_PER_FILE`],
+    /// [`TAR_BYTES_PER_DIRECTORY`] each). Without counts (the lockfile histories) it is the
+    /// content alone, about 2 to 5% under the built layer.
+    pub fn layer_bytes(&self) -> u64 {
+        self.size
+            .saturating_add(self.files.saturating_mul(TAR_BYTES_PER_FILE))
+            .saturating_add(self.dirs.saturating_mul(TAR_BYTES_PER_DIRECTORY))
     }
 
     /// The name that groups subpackages: the source package when known, else the own name.

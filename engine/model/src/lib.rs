@@ -18,7 +18,7 @@ pub use attribution::{
     attribute, Attribution, Cause, Change, FetchedLayer, LayerInput, MemberInput, MemberShare,
     Role, Totals, UpdateInput,
 };
-pub use component::{Component, ComponentKind};
+pub use component::{Component, ComponentKind, TAR_BYTES_PER_DIRECTORY, TAR_BYTES_PER_FILE};
 pub use history::{ChangeHistory, History, Snapshot, RECORD_BUILDS, RECORD_DAYS};
 pub use layer_key::{layer_key, LayerKey};
 pub use metrics::{fetched_layers, update_cost, UpdateCost};

@@ -16,7 +16,8 @@ pub const COMPRESSION_RATIO: f64 = 697_035_775.0 / 1_351_235_724.0;
 /// (9,301 bytes) for 51 layers, rounded up.
 pub const METADATA_BYTES_PER_LAYER: u64 = 345;
 
-/// One version as planned: its non-empty layers and each component's placement.
+/// One version as planned: its non-empty layers and each component's placement. A layer's size
+/// is the tar bytes its components make ([`rechunk_model::Component::layer_bytes`]).
 #[derive(Clone, Debug)]
 pub struct Image {
     /// (identity, uncompressed size) of each non-empty layer, bottom first. Empty layers are
@@ -42,7 +43,7 @@ impl Image {
                 if let Ok(i) = found {
                     let c = &snapshot.components[i];
                     layer_of[i] = index;
-                    size += c.size;
+                    size += c.layer_bytes();
                     members.push((c.name.as_str(), c.version.as_str()));
                 }
             }

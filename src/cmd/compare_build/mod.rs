@@ -143,6 +143,10 @@ fn measure(req: &Request) -> Result<Measured> {
                 .into_iter()
                 .map(|m| format!("{id}: {m}")),
         );
+        count_files_as_scanned(
+            &mut chain.history.snapshots[i].components,
+            &loaded.components,
+        );
         version_files.push(file_sizes.add_version(&loaded, &content, req.compression)?);
         for (c, state) in req.contenders.iter().zip(chained.iter_mut()) {
             bar.set_message(format!("{id}: {}, {} layers", c.label(), c.max_layers));
@@ -358,6 +362,26 @@ fn built_run(
         updates,
         compressed_bytes: sum(&|v| v.compressed.layer_bytes()),
         uncompressed_bytes: sum(&|v| v.uncompressed.layer_bytes()),
+    }
+}
+
+/// Gives the realised history's components the file and directory counts the scan of the built
+/// tree found,
+/// as a history read from scanned images has them: the simulator sizes a layer's tar framing
+/// by them ([`rechunk_model::Component::layer_bytes`]). The chain itself does not count the
+/// files that the scan moves out of a package (`%ghost` files, the rpm database).
+fn count_files_as_scanned(
+    realised: &mut [rechunk_model::Component],
+    scanned: &[rechunk_model::Component],
+) {
+    let counts: BTreeMap<&str, (u64, u64)> = scanned
+        .iter()
+        .map(|c| (c.name.as_str(), (c.files, c.dirs)))
+        .collect();
+    for c in realised {
+        if let Some(&(files, dirs)) = counts.get(c.name.as_str()) {
+            (c.files, c.dirs) = (files, dirs);
+        }
     }
 }
 

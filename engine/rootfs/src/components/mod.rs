@@ -282,11 +282,13 @@ fn join_hardlinks(tree: &Tree, claims: &mut [(Claim, Rule)]) {
     }
 }
 
-/// Sizes count regular-file bytes once per inode per component; `files` counts non-directories.
+/// Sizes count regular-file bytes once per inode per component; `files` counts non-directories,
+/// `dirs` directories.
 fn add_sizes(tree: &Tree, owner: &[usize], components: &mut [Component]) {
     let mut seen: BTreeSet<(usize, InodeId)> = BTreeSet::new();
     for (e, &ci) in tree.entries.iter().zip(owner) {
         if e.is_dir() {
+            components[ci].dirs += 1;
             continue;
         }
         components[ci].files += 1;
