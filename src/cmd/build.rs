@@ -34,6 +34,7 @@ pub struct Args {
     /// Existing image to re-layer, read without root or podman: oci:DIR[:TAG],
     /// oci-archive:FILE[:TAG] or docker-archive:FILE (what `podman save` writes). Its config
     /// (env, cmd, entrypoint, labels, architecture) is carried over unless --config is given.
+    /// Or an ostree commit, ostree:REPO:REF (read in place; needs the `ostree` build feature).
     #[arg(long, value_name = "IMAGE")]
     pub from: Option<String>,
     /// Where --from copies the files of compressed layers while building (one copy of what
@@ -122,6 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         root: loaded,
         content,
         image,
+        commit,
     } = load_input(&input, &args.load, false)?;
     let base_config = base_config.or_else(|| image.as_ref().map(|(config, _)| config.clone()));
     for w in &loaded.warnings {
@@ -210,6 +212,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             human_bytes(staged.in_place_bytes),
             staged.layers_read_twice,
             staged.layers_read_once
+        );
+    }
+    if let Some(c) = &commit {
+        eprintln!(
+            "  commit      {}{}",
+            c.checksum,
+            c.version
+                .as_ref()
+                .map_or(String::new(), |v| format!(" (version {v})"))
         );
     }
     eprintln!("  manifest    {}", report.manifest_digest);

@@ -59,8 +59,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Tree(#[from] rechunk_tree::Error),
-    #[error("{0}: reading ostree repositories needs rechunk built with the `ostree` feature (libostree: `cargo build --release --features ostree` with Debian's libostree-dev); this binary was built without it")]
-    NotBuilt(String),
+    #[error("reading ostree repositories needs rechunk built with the `ostree` feature (libostree: `cargo build --release --features ostree` with Debian's libostree-dev); this binary was built without it")]
+    NotBuilt,
     /// The caller asked the work to stop (Ctrl-C, or another writer failed).
     #[error("stopped")]
     Stopped,
@@ -151,15 +151,15 @@ pub struct CommitTree {
 }
 
 #[cfg(not(feature = "libostree"))]
-pub fn read_commit(r: &OstreeRef, _entries: Option<&AtomicU64>) -> Result<CommitTree, Error> {
-    Err(Error::NotBuilt(r.to_string()))
+pub fn read_commit(_r: &OstreeRef, _entries: Option<&AtomicU64>) -> Result<CommitTree, Error> {
+    Err(Error::NotBuilt)
 }
 
 #[cfg(not(feature = "libostree"))]
 pub fn commit_log(
-    r: &OstreeRef,
+    _r: &OstreeRef,
     _packages: bool,
     _tmpdir: &Path,
 ) -> Result<Vec<CommitInfo>, Error> {
-    Err(Error::NotBuilt(r.to_string()))
+    Err(Error::NotBuilt)
 }
