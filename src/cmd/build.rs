@@ -71,7 +71,8 @@ pub struct Args {
     pub config: Option<String>,
     /// The image this one updates (oci:, oci-archive:, docker-archive: or a
     /// manifest/config/`skopeo inspect` JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
-    /// handed to the strategy to keep unchanged layers identical.
+    /// handed to the strategy to keep unchanged layers identical. Or an ostree ref,
+    /// ostree:REPO:REF: its commit log's package versions become the change history (no plan).
     #[arg(long, value_name = "IMAGE")]
     pub previous: Option<String>,
     #[command(flatten)]
@@ -135,7 +136,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             components: &loaded.components,
             now: created,
             history: &history,
-            previous: previous.as_ref().map(|p| &p.plan),
+            // A commit log gives a change history but no plan to keep.
+            previous: previous
+                .as_ref()
+                .map(|p| &p.plan)
+                .filter(|p| !p.layers.is_empty()),
             max_layers: args.max_layers,
         })
         .with_context(|| format!("planning with strategy {}", args.strategy))?;
@@ -293,6 +298,9 @@ fn history_with(
 }
 
 fn read_previous(s: &str) -> anyhow::Result<Option<PreviousPlan>> {
+    if rechunk_ostree::OstreeRef::is_ostree(s) {
+        return super::ostree_log::previous(s).map(Some);
+    }
     let reference = ImageRef::parse(s)?;
     let image =
         open_image(&reference).with_context(|| format!("reading previous image {reference}"))?;

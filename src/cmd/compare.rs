@@ -24,7 +24,8 @@ pub struct Args {
     /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, a
     /// directory of `rpm -qa --queryformat` dumps, or a series of built images:
     /// `images:REF1,REF2,...` (oci:DIR[:TAG], oci-archive:FILE[:TAG], manifest JSON), ordered by
-    /// creation date (formats: README "Bring your own history").
+    /// creation date, or an ostree ref's commit log, `ostree:REPO:REF` (needs the `ostree`
+    /// build feature; formats: README "Bring your own history").
     #[arg(long, default_value = "fcos-stable", value_name = "NAME|FILE|DIR")]
     pub history: String,
     /// Strategies to compare, comma-separated (default: every registered strategy).
@@ -135,9 +136,12 @@ fn write_attribution(
     Ok(path)
 }
 
-/// A shipped history, a file or directory (see `rechunk_datasets::open_history`), or
-/// `images:REF,...`: one snapshot per built image.
+/// A shipped history, a file or directory (see `rechunk_datasets::open_history`),
+/// `images:REF,...` (one snapshot per built image) or `ostree:REPO:REF` (one per commit).
 pub(crate) fn open_history(spec: &str) -> Result<History> {
+    if rechunk_ostree::OstreeRef::is_ostree(spec) {
+        return super::ostree_log::history(spec);
+    }
     let Some(refs) = spec.strip_prefix("images:") else {
         return rechunk_datasets::open_history(spec);
     };

@@ -7,6 +7,7 @@ pub mod common;
 pub mod compare;
 pub mod diff;
 pub mod inspect;
+pub mod ostree_log;
 pub mod plan;
 pub mod scan;
 pub mod strategies;

@@ -29,6 +29,9 @@ pub enum PreviousFormat {
     Record,
     OstreeComponents,
     Hhd,
+    /// An ostree ref's commit log (`--previous ostree:REPO:REF`): versions and change
+    /// history, no plan.
+    OstreeLog,
 }
 
 /// The previous image's plan and whatever else it remembers.

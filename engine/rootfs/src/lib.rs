@@ -23,8 +23,8 @@ use std::sync::Arc;
 pub use accounts::Accounts;
 pub use caps::FileCaps;
 pub use components::{
-    assign_components, Claim, ComponentInput, ComponentSource, Drift, Ownership, Rule, BIG_FILE,
-    COMPONENT_XATTR,
+    assign_components, package_components, Claim, ComponentInput, ComponentSource, Drift,
+    Ownership, Rule, BIG_FILE, COMPONENT_XATTR,
 };
 pub use error::{Error, Warning, WarningKind};
 pub use rechunk_tree::belongs::SKIP_XATTR;

@@ -39,6 +39,7 @@ use crate::accounts::Accounts;
 use crate::resolve::TreeIndex;
 use crate::Error;
 
+pub use packages::package_components;
 pub use unowned::BIG_FILE;
 pub use xattr::COMPONENT_XATTR;
 

@@ -1,0 +1,201 @@
+//! ostree commits as inputs (feature `ostree`): `--from ostree:REPO:REF` scans and builds a
+//! commit made by real `ostree commit` of a real-rpm fixture tree exactly as `--rootfs` does
+//! the tree itself (no checkout on disk); `compare --history ostree:` replays the ref's commit
+//! log; `--previous ostree:` takes its change history. Needs root, rpm, ostree and umoci.
+
+mod fixture;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fixture::{differences, scan_tree, Fixture};
+use serde_json::Value;
+
+const EPOCH: &str = "1700000000";
+
+fn rechunk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rechunk"))
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .expect("running rechunk")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = rechunk(args);
+    assert!(
+        out.status.success(),
+        "rechunk {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Commits `root` to branch `os` of `repo` (created in `mode` if need be).
+fn commit(repo: &Path, root: &Path, version: &str) -> String {
+    if !repo.exists() {
+        run(Command::new("ostree")
+            .arg("init")
+            .arg("--repo")
+            .arg(repo)
+            .arg("--mode=bare"));
+    }
+    run(Command::new("ostree")
+        .arg("commit")
+        .arg("--repo")
+        .arg(repo)
+        .arg("--branch=os")
+        .arg("--subject=fixture")
+        .arg(format!("--add-metadata-string=version={version}"))
+        .arg(format!("--tree=dir={}", root.display())))
+}
+
+/// (name, kind, size) per component, and the packages' NEVRAs.
+fn summary(scan: &Value) -> (Vec<(String, String, u64)>, Vec<String>) {
+    let components = scan["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["kind"].as_str().unwrap().to_owned(),
+                c["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let packages = scan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}-{}-{}", p["name"], p["version"], p["release"]))
+        .collect();
+    (components, packages)
+}
+
+#[test]
+fn from_ostree_scans_and_builds_as_the_committed_tree() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let checksum = commit(&repo, &f.root, "1");
+    let from = format!("ostree:{}:os", repo.display());
+
+    let by_commit: Value = serde_json::from_str(&ok(&["scan", "--from", &from, "--json"])).unwrap();
+    let by_dir: Value = serde_json::from_str(&ok(&[
+        "scan",
+        "--rootfs",
+        f.root.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    // ostree has no hardlinks: the second path of /usr/bin/tool-hard{1,2} ("hard\n") counts
+    // its 5 bytes again in the commit's tree.
+    let (mut components, packages) = summary(&by_dir);
+    for c in components.iter_mut().filter(|c| c.0 == "fixture-tools") {
+        c.2 += 5;
+    }
+    assert_eq!(summary(&by_commit), (components, packages));
+    assert!(by_commit["rpmdb"]
+        .as_str()
+        .unwrap()
+        .contains("usr/lib/sysimage/rpm"));
+
+    let out = work.path().join("img");
+    let built = rechunk(&[
+        "--from",
+        &from,
+        "--output",
+        &format!("oci:{}:v1", out.display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(stderr.contains(&checksum), "{stderr}");
+    let bundle = work.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", out.display()))
+        .arg(&bundle));
+    // ostree keeps no mtimes (a clamp of 0 compares them as 0) and no hardlinks (identical
+    // files are one object; the commit lists each path on its own).
+    let diffs: Vec<String> =
+        differences(&scan_tree(&f.root), &scan_tree(&bundle.join("rootfs")), 0)
+            .into_iter()
+            .filter(|d| !d.starts_with("hardlink groups"))
+            .collect();
+    assert!(diffs.is_empty(), "differs:\n{}", diffs.join("\n"));
+}
+
+#[test]
+fn history_and_previous_come_from_the_commit_log() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    commit(&repo, &f.root, "40.1");
+    let mut extra = rpm::PackageBuilder::new("fixture-extra", "1.0", "MIT", "noarch", "extra");
+    extra.release("1");
+    extra
+        .with_file_contents(
+            vec![3u8; 5000],
+            rpm::FileOptions::new("/usr/share/extra/data").permissions(0o644),
+        )
+        .unwrap();
+    let extra = f.write_rpm(&mut extra);
+    f.install(&[&extra]);
+    commit(&repo, &f.root, "40.2");
+    let from = format!("ostree:{}:os", repo.display());
+
+    let csv = work.path().join("history.csv");
+    let reports = work.path().join("reports");
+    ok(&[
+        "compare",
+        "--history",
+        &from,
+        "--strategies",
+        "cluster",
+        "--no-sweep",
+        "--client",
+        "every",
+        "--output",
+        reports.to_str().unwrap(),
+        "--export-history",
+        csv.to_str().unwrap(),
+    ]);
+    let exported = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = exported.lines().collect();
+    let in_version = |v: &str, pkg: &str| rows.iter().any(|r| r.contains(v) && r.contains(pkg));
+    assert!(in_version("40.1", "fixture-tools"), "{exported}");
+    assert!(!in_version("40.1", "fixture-extra"), "{exported}");
+    assert!(in_version("40.2", "fixture-extra"), "{exported}");
+    // Sizes come from each commit's rpm database.
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("fixture-extra") && r.contains("5000")),
+        "{exported}"
+    );
+    let updates = std::fs::read_to_string(reports.join("updates.csv")).unwrap();
+    assert!(updates.lines().count() > 1, "{updates}");
+
+    let out = work.path().join("img");
+    let built = rechunk(&[
+        "--from",
+        &from,
+        "--output",
+        &format!("oci:{}:v3", out.display()),
+        "--previous",
+        &format!("ostree:{}:os^", repo.display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(stderr.contains("previous plan from OstreeLog"), "{stderr}");
+}
