@@ -199,3 +199,52 @@ fn history_and_previous_come_from_the_commit_log() {
     assert!(built.status.success(), "{stderr}");
     assert!(stderr.contains("previous plan from OstreeLog"), "{stderr}");
 }
+
+/// `ostree ls -R -C -X`: every path with its mode, owner, size, xattrs and object checksums.
+fn listing(repo: &Path, rev: &str) -> String {
+    run(Command::new("ostree")
+        .arg("ls")
+        .arg("--repo")
+        .arg(repo)
+        .args(["-R", "-C", "-X", rev]))
+}
+
+#[test]
+fn a_commit_rechunked_into_an_ostree_image_round_trips() {
+    let f = Fixture::pristine();
+    fixture::set_xattr(&f.path("usr/bin/tool"), "user.note", b"kept");
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let original = commit(&repo, &f.root, "1");
+    let out = work.path().join("img");
+    ok(&[
+        "--from",
+        &format!("ostree:{}:os", repo.display()),
+        "--output",
+        &format!("oci:{}:v1", out.display()),
+        "--format",
+        "ostree",
+        "--max-layers",
+        "3",
+    ]);
+    let bundle = work.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", out.display()))
+        .arg(&bundle));
+    let unpacked = bundle.join("rootfs/sysroot/ostree/repo");
+    run(Command::new("ostree")
+        .arg("fsck")
+        .arg("--repo")
+        .arg(&unpacked));
+    let inspect: Value = serde_json::from_str(&run(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci:{}:v1", out.display()))))
+    .unwrap();
+    let rechunked = inspect["Labels"]["ostree.commit"].as_str().unwrap();
+    assert_ne!(rechunked, original, "a new commit (date, subject)");
+    // The same tree: every path, mode, owner, xattr, and every object and dirtree checksum.
+    let before = listing(&repo, &original);
+    assert!(before.contains("user.note"), "{before}");
+    assert_eq!(listing(&unpacked, rechunked), before);
+}

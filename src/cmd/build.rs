@@ -10,15 +10,14 @@ use anyhow::{bail, Context};
 use rechunk_model::PLAN_RECORD_VERSION;
 use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
-    build_image, component_versions, default_tmpdir, interrupt, open_image, previous_plan,
-    BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
+    build_image, build_ostree_image, component_versions, default_tmpdir, interrupt, open_image,
+    ostree_rules, previous_plan, BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
 };
 use rechunk_strategies::parse_param;
-use rechunk_tree::WriteRules;
 use serde_json::Value;
 
 use super::common::{
-    build_date, human_bytes, load_input, progress_bar, source_date_epoch, Input, LoadArgs, Loaded,
+    build_date, default_rules, human_bytes, load_input_with, progress_bar, Input, LoadArgs, Loaded,
 };
 
 /// Docker and most registries refuse images with more layers than this.
@@ -54,6 +53,11 @@ pub struct Args {
     /// Most layers the image may have (warns above 127, the Docker limit).
     #[arg(long, default_value_t = 64)]
     pub max_layers: usize,
+    /// Image layout: `oci` (the components' files in plain layers) or `ostree` (the chunked
+    /// ostree-container layout bootc and rpm-ostree import: a commit layer first, then the
+    /// same layers holding the files as ostree objects; file mtimes are 0).
+    #[arg(long, value_enum, default_value_t = Format::Oci)]
+    pub format: Format,
     /// Layer compression: gzip[:LEVEL] (0-9, default 6), zstd[:LEVEL] (1-22, default 3), none.
     #[arg(long, default_value = "gzip", value_parser = parse_compression)]
     pub compression: Compression,
@@ -77,6 +81,13 @@ pub struct Args {
     pub previous: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// `--format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Oci,
+    Ostree,
 }
 
 fn parse_compression(s: &str) -> Result<Compression, String> {
@@ -112,7 +123,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let strategy = rechunk_strategies::by_name(&args.strategy, &params)?;
-    let source_date_epoch = source_date_epoch()?;
+    // What is written for each entry, which the component versions hash.
+    let rules = match args.format {
+        Format::Oci => default_rules()?,
+        Format::Ostree => ostree_rules(default_rules()?),
+    };
     let created = build_date()?;
     let base_config = args.config.as_deref().map(read_config).transpose()?;
     let previous = match args.previous.as_deref() {
@@ -125,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         content,
         image,
         commit,
-    } = load_input(&input, &args.load, false)?;
+    } = load_input_with(&input, &args.load, false, rules)?;
     let base_config = base_config.or_else(|| image.as_ref().map(|(config, _)| config.clone()));
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
@@ -180,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Only now: until the first layer is staged there is nothing to clean up, and Ctrl-C during
     // a long scan should stop it at once rather than wait for the writer to notice.
     interrupt::install_handlers();
-    let report = build_image(&BuildRequest {
+    let request = BuildRequest {
         tree: &loaded.tree,
         content: content.as_ref(),
         components: &loaded.components,
@@ -191,14 +206,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         compression: args.compression,
         jobs,
         created,
-        rules: WriteRules {
-            clamp_mtime: source_date_epoch,
-        },
+        rules,
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),
-    })
-    .with_context(|| format!("writing {output}"))?;
+    };
+    let (report, ostree_commit) = match args.format {
+        Format::Oci => (build_image(&request), None),
+        Format::Ostree => match build_ostree_image(&request) {
+            Ok(b) => (Ok(b.report), Some((b.commit, b.commit_layer))),
+            Err(e) => (Err(e), None),
+        },
+    };
+    let report = report.with_context(|| format!("writing {output}"))?;
     bar.finish_and_clear();
 
     let content: u64 = report.layers.iter().map(|l| l.content_bytes).sum();
@@ -229,10 +249,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     eprintln!("  manifest    {}", report.manifest_digest);
+    if let Some((commit, layer)) = &ostree_commit {
+        eprintln!(
+            "  ostree      commit {commit} in layer 1 ({}); plan layers follow{}",
+            human_bytes(layer.size),
+            if report.bootable {
+                ""
+            } else {
+                "; the tree is not bootable (no /usr/lib/bootc, no kernel): bootc will refuse it"
+            }
+        );
+    }
     eprintln!(
         "  layers      {} of at most {} ({} plan layers), strategy {}{}",
-        report.layers.len(),
-        args.max_layers,
+        report.layers.len() + usize::from(ostree_commit.is_some()),
+        args.max_layers + usize::from(ostree_commit.is_some()),
         plan.len(),
         args.strategy,
         previous.as_ref().map_or(String::new(), |p| format!(

@@ -66,7 +66,7 @@ pub(crate) fn write_layer_tar<W: Write>(
     Ok(content)
 }
 
-struct TarStream<'w, W> {
+pub(crate) struct TarStream<'w, W: ?Sized> {
     out: &'w mut W,
     input: TarInput<'w>,
     copy_buf: Vec<u8>,
@@ -75,8 +75,48 @@ struct TarStream<'w, W> {
     abort: &'w AtomicBool,
 }
 
-impl<'w, W: Write> TarStream<'w, W> {
-    fn check_stop(&self) -> Result<()> {
+impl<'w, W: Write + ?Sized> TarStream<'w, W> {
+    /// A stream writing to `out` (for callers that emit their own members, such as the
+    /// ostree-container layers; [`write_layer_tar`] is the plain case).
+    pub(crate) fn new(out: &'w mut W, input: TarInput<'w>, abort: &'w AtomicBool) -> Self {
+        TarStream {
+            out,
+            input,
+            copy_buf: vec![0; 1 << 20],
+            first_link: HashMap::new(),
+            abort,
+        }
+    }
+
+    /// A member whose content is `bytes` (header, content, padding).
+    pub(crate) fn member(&mut self, w: &Written, bytes: &[u8]) -> Result<()> {
+        self.header(w)
+            .and_then(|()| self.out.write_all(bytes))
+            .and_then(|()| self.pad(bytes.len() as u64))
+            .map_err(|e| write_err(self.input.tree, w.path, e))
+    }
+
+    /// A member whose content is the entry `e`'s, read through the input's content source.
+    pub(crate) fn member_with_content(&mut self, w: &Written, e: &Entry) -> Result<()> {
+        self.header(w)
+            .map_err(|err| write_err(self.input.tree, w.path, err))?;
+        self.content(e)
+    }
+
+    /// A member without content (a directory, symlink or hardlink).
+    pub(crate) fn bare_member(&mut self, w: &Written) -> Result<()> {
+        self.header(w)
+            .map_err(|e| write_err(self.input.tree, w.path, e))
+    }
+
+    /// The two zero blocks that end an archive.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.out
+            .write_all(&[0; 2 * BLOCK])
+            .map_err(|e| Error::io("writing layer for", &self.input.tree.root, e))
+    }
+
+    pub(crate) fn check_stop(&self) -> Result<()> {
         if interrupt::requested() {
             Err(Error::Interrupted)
         } else if self.abort.load(Ordering::Relaxed) {

@@ -272,7 +272,7 @@ fn write_one_layer(
     Ok((Blob { digest, size }, diff_id, tar_size))
 }
 
-fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {
+pub(crate) fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {
     let n = layers.len();
     layers
         .iter()
@@ -300,24 +300,7 @@ fn manifest_json(
 ) -> Result<Vec<u8>> {
     let descriptors = layers
         .iter()
-        .map(|l| {
-            let hex = l.digest.trim_start_matches("sha256:").to_string();
-            let mut d: Descriptor = Blob {
-                digest: hex,
-                size: l.size,
-            }
-            .descriptor(compression.media_type())?;
-            let key = layer_key(l.components.iter().map(|c| {
-                let version = versions.get(c).map_or("", String::as_str);
-                (c.as_str(), version)
-            }));
-            let ann = [
-                (OSTREE_COMPONENTS.to_string(), l.components.join(",")),
-                (LAYER_KEY.to_string(), key.to_string()),
-            ];
-            d.set_annotations(Some(ann.into_iter().collect()));
-            Ok(d)
-        })
+        .map(|l| layer_descriptor(compression, l, versions))
         .collect::<Result<Vec<_>>>()?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -327,6 +310,30 @@ fn manifest_json(
         .build()
         .map_err(|e| Error::Internal(format!("building the manifest: {e}")))?;
     canonical_bytes(&manifest).map_err(|e| Error::json(Path::new("manifest"), e))
+}
+
+/// A layer's descriptor with its `ostree.components` and [`LAYER_KEY`] annotations.
+pub(crate) fn layer_descriptor(
+    compression: Compression,
+    l: &BuiltLayer,
+    versions: &BTreeMap<String, String>,
+) -> Result<Descriptor> {
+    let hex = l.digest.trim_start_matches("sha256:").to_string();
+    let mut d: Descriptor = Blob {
+        digest: hex,
+        size: l.size,
+    }
+    .descriptor(compression.media_type())?;
+    let key = layer_key(l.components.iter().map(|c| {
+        let version = versions.get(c).map_or("", String::as_str);
+        (c.as_str(), version)
+    }));
+    let ann = [
+        (OSTREE_COMPONENTS.to_string(), l.components.join(",")),
+        (LAYER_KEY.to_string(), key.to_string()),
+    ];
+    d.set_annotations(Some(ann.into_iter().collect()));
+    Ok(d)
 }
 
 /// bootc's test: `/usr/lib/bootc` exists, or a kernel at `/usr/lib/modules/*/vmlinuz`.

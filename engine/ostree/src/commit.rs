@@ -59,18 +59,34 @@ pub fn entry_header(tree: &Tree, e: &Entry, rules: &WriteRules) -> Result<Option
     }))
 }
 
+/// Polled while file objects are hashed.
+#[derive(Clone, Copy)]
+pub struct Hooks<'a> {
+    /// When it says so, the work ends with [`Error::Stopped`].
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+    /// Told the number of content bytes just hashed.
+    pub on_bytes: &'a (dyn Fn(u64) + Sync),
+}
+
+impl Hooks<'_> {
+    /// Never stops, reports nothing.
+    pub const NONE: Hooks<'static> = Hooks {
+        stop: &|| false,
+        on_bytes: &|_| {},
+    };
+}
+
 /// The file object of every regular file and symlink of `tree` (content read through
-/// `content`, entries hashed in parallel on the current rayon pool). `stop` is polled between
-/// reads: when it says so, the work ends with [`Error::Stopped`].
+/// `content`, entries hashed in parallel on the current rayon pool).
 pub fn file_objects(
     tree: &Tree,
     content: &dyn ContentSource,
     rules: &WriteRules,
-    stop: &(dyn Fn() -> bool + Sync),
+    hooks: Hooks,
 ) -> Result<Vec<Option<Checksum>>, Error> {
     tree.entries
         .par_iter()
-        .map(|e| file_object(tree, e, content, rules, stop))
+        .map(|e| file_object(tree, e, content, rules, hooks))
         .collect()
 }
 
@@ -80,7 +96,7 @@ pub fn file_object(
     e: &Entry,
     content: &dyn ContentSource,
     rules: &WriteRules,
-    stop: &(dyn Fn() -> bool + Sync),
+    hooks: Hooks,
 ) -> Result<Option<Checksum>, Error> {
     let Some(header) = entry_header(tree, e, rules)? else {
         return Ok(None);
@@ -92,7 +108,7 @@ pub fn file_object(
         let mut buf = vec![0u8; 1 << 16];
         let mut left = e.size;
         while left > 0 {
-            if stop() {
+            if (hooks.stop)() {
                 return Err(Error::Stopped);
             }
             let want = left.min(buf.len() as u64) as usize;
@@ -110,6 +126,7 @@ pub fn file_object(
             };
             h.update(&buf[..n]);
             left -= n as u64;
+            (hooks.on_bytes)(n as u64);
         }
     }
     Ok(Some(h.finish()))
@@ -292,7 +309,7 @@ mod tests {
     fn identical_files_are_one_object_and_parents_are_synthesized() {
         let (tree, content) = tree();
         let rules = WriteRules::default();
-        let files = file_objects(&tree, &content, &rules, &|| false).unwrap();
+        let files = file_objects(&tree, &content, &rules, Hooks::NONE).unwrap();
         assert_eq!(files[0], None);
         assert_eq!(files[1], files[3], "same content and metadata: one object");
         assert_ne!(files[1], files[2]);
@@ -304,7 +321,7 @@ mod tests {
         // mtimes are not part of a commit.
         let mut later = tree.clone();
         later.entries[1].mtime = 99;
-        let files = file_objects(&later, &content, &rules, &|| false).unwrap();
+        let files = file_objects(&later, &content, &rules, Hooks::NONE).unwrap();
         let again = build_commit(&later, files, &rules, CommitMeta::default()).unwrap();
         assert_eq!(again.checksum, commit.checksum);
     }
@@ -313,14 +330,22 @@ mod tests {
     fn bad_names_and_short_content_are_errors() {
         let (mut tree, content) = tree();
         tree.entries[1].size = 3;
-        let err = file_objects(&tree, &content, &WriteRules::default(), &|| false).unwrap_err();
+        let err = file_objects(&tree, &content, &WriteRules::default(), Hooks::NONE).unwrap_err();
         assert!(err.to_string().contains("a/f"), "{err}");
         let (tree, content) = tree_with_bad_target();
-        let err = file_objects(&tree, &content, &WriteRules::default(), &|| false).unwrap_err();
+        let err = file_objects(&tree, &content, &WriteRules::default(), Hooks::NONE).unwrap_err();
         assert!(err.to_string().contains("UTF-8"), "{err}");
         let (tree, content) = self::tree();
         assert!(matches!(
-            file_objects(&tree, &content, &WriteRules::default(), &|| true),
+            file_objects(
+                &tree,
+                &content,
+                &WriteRules::default(),
+                Hooks {
+                    stop: &|| true,
+                    on_bytes: &|_| {}
+                }
+            ),
             Err(Error::Stopped)
         ));
     }

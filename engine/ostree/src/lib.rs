@@ -32,7 +32,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
-pub use commit::{build_commit, file_objects, Commit, CommitMeta};
+pub use commit::{build_commit, file_objects, Commit, CommitMeta, Hooks};
 pub use content::{RepoContent, Storage};
 pub use object::{Checksum, ObjectType};
 pub use reference::OstreeRef;

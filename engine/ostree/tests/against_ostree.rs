@@ -10,7 +10,7 @@ use std::process::Command;
 
 use rechunk_ostree::gvariant::Value;
 use rechunk_ostree::object::{object_path, Checksum};
-use rechunk_ostree::{build_commit, file_objects, CommitMeta};
+use rechunk_ostree::{build_commit, file_objects, CommitMeta, Hooks};
 use rechunk_rootfs::{scan, DirSource, ScanOptions, WriteRules};
 
 fn ostree(args: &[&str]) -> String {
@@ -109,7 +109,7 @@ fn computed_commit_equals_ostree_commit() {
     let scanned = scan(&root, &ScanOptions::default()).unwrap().tree;
     let content = DirSource::open(&root).unwrap();
     let rules = WriteRules::default();
-    let files = file_objects(&scanned, &content, &rules, &|| false).unwrap();
+    let files = file_objects(&scanned, &content, &rules, Hooks::NONE).unwrap();
     let meta = CommitMeta {
         metadata: vec![("version".into(), Value::Str("42.1".into()))],
         subject: "fixture".into(),
