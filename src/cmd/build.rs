@@ -14,11 +14,10 @@ use rechunk_oci::{
     BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
 };
 use rechunk_strategies::parse_param;
-use rechunk_tree::WriteRules;
 use serde_json::Value;
 
 use super::common::{
-    build_date, human_bytes, load_input, progress_bar, source_date_epoch, Input, LoadArgs, Loaded,
+    build_date, human_bytes, load_input, progress_bar, write_rules, Input, LoadArgs, Loaded,
 };
 
 /// Docker and most registries refuse images with more layers than this.
@@ -110,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let strategy = rechunk_strategies::by_name(&args.strategy, &params)?;
-    let source_date_epoch = source_date_epoch()?;
+    let rules = write_rules(&args.load)?;
     let created = build_date()?;
     let base_config = args.config.as_deref().map(read_config).transpose()?;
     let previous = match args.previous.as_deref() {
@@ -184,9 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         compression: args.compression,
         jobs,
         created,
-        rules: WriteRules {
-            clamp_mtime: source_date_epoch,
-        },
+        rules,
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_model::Timestamp;
 use rechunk_oci::{interrupt, read_image_tree, FromOptions, ImageRef, StageReport};
 use rechunk_rootfs::{load, load_tree, LoadOptions, LoadedRoot, Scan, Warning, WarningKind};
-use rechunk_tree::{ContentSource, DirSource, WriteRules};
+use rechunk_tree::{ContentSource, DirSource, SelinuxMode, WriteRules};
 use serde_json::Value;
 
 /// How a root filesystem is loaded (`build`, `scan`, `plan --rootfs`).
@@ -27,6 +27,53 @@ pub struct LoadArgs {
     /// One component per source rpm instead of per binary package.
     #[arg(long)]
     pub group_by_source: bool,
+    /// What becomes of the xattrs a build host sets on its own (`security.selinux`,
+    /// `security.ima`, `security.evm`): `strip` leaves them out of the image (what podman
+    /// writes; bootc labels from the image's policy when it imports it), `keep` writes them as
+    /// found (trees labelled on purpose), `policy` labels every path from the tree's own
+    /// SELinux policy, as rpm-ostree does.
+    #[arg(long, value_enum, default_value_t = Selinux::Strip)]
+    pub selinux: Selinux,
+}
+
+/// `--selinux` (see [`LoadArgs::selinux`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selinux {
+    #[default]
+    Strip,
+    Keep,
+    Policy,
+}
+
+impl Selinux {
+    /// What the mode does, for summaries.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Selinux::Strip => "left out of the image (--selinux strip)",
+            Selinux::Keep => "written as found (--selinux keep)",
+            Selinux::Policy => "from the tree's policy (--selinux policy)",
+        }
+    }
+}
+
+impl From<Selinux> for SelinuxMode {
+    fn from(s: Selinux) -> Self {
+        match s {
+            Selinux::Strip => SelinuxMode::Strip,
+            Selinux::Keep => SelinuxMode::Keep,
+            Selinux::Policy => SelinuxMode::Policy,
+        }
+    }
+}
+
+/// What the writer writes and the versions hash, from the environment and the options: the
+/// one value the load and the build share.
+pub fn write_rules(args: &LoadArgs) -> Result<WriteRules> {
+    Ok(WriteRules {
+        clamp_mtime: source_date_epoch()?,
+        selinux: args.selinux.into(),
+    })
 }
 
 /// Where the tree to re-layer comes from.
@@ -103,9 +150,7 @@ fn load_options(args: &LoadArgs, verify_digests: bool) -> Result<LoadOptions> {
         verify_digests,
         progress: None,
         tmpdir: None,
-        rules: WriteRules {
-            clamp_mtime: source_date_epoch()?,
-        },
+        rules: write_rules(args)?,
     })
 }
 
