@@ -106,6 +106,9 @@ struct Report<'a> {
 struct SelinuxReport<'a> {
     mode: Selinux,
     policy: Option<&'a rechunk_rootfs::labels::PolicyLabels>,
+    /// Under `strip`: what `keep` would have warned about the tree's labels (they are left
+    /// out, so it is a note, not a warning).
+    note: Option<String>,
 }
 
 impl<'a> Report<'a> {
@@ -149,6 +152,10 @@ impl<'a> Report<'a> {
             selinux: SelinuxReport {
                 mode,
                 policy: l.labels.as_ref(),
+                note: (mode == Selinux::Strip)
+                    .then(|| rechunk_rootfs::labels::host_label_warning(&l.tree))
+                    .flatten()
+                    .map(|w| w.message),
             },
         }
     }
@@ -208,6 +215,9 @@ impl<'a> Report<'a> {
                 p.unlabelled
             )?,
             None => writeln!(out, "SELinux labels: {}", self.selinux.mode.describe())?,
+        }
+        if let Some(note) = &self.selinux.note {
+            writeln!(out, "  note: {note}")?;
         }
         const SHOWN: usize = 20;
         writeln!(out, "warnings: {}", self.warnings.len())?;
