@@ -17,7 +17,7 @@ use rechunk_strategies::parse_param;
 use serde_json::Value;
 
 use super::common::{
-    build_date, default_rules, human_bytes, load_input_with, progress_bar, Input, LoadArgs, Loaded,
+    build_date, human_bytes, load_input_with, progress_bar, write_rules, Input, LoadArgs, Loaded,
 };
 
 /// Docker and most registries refuse images with more layers than this.
@@ -125,8 +125,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let strategy = rechunk_strategies::by_name(&args.strategy, &params)?;
     // What is written for each entry, which the component versions hash.
     let rules = match args.format {
-        Format::Oci => default_rules()?,
-        Format::Ostree => ostree_rules(default_rules()?),
+        Format::Oci => write_rules(&args.load)?,
+        Format::Ostree => ostree_rules(write_rules(&args.load)?),
     };
     let created = build_date()?;
     let base_config = args.config.as_deref().map(read_config).transpose()?;

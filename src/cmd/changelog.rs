@@ -18,7 +18,7 @@ use rechunk_oci::{image_diff, image_inventory, open_image, ImageInfo, ImageRef, 
 use rechunk_sim::{replay_images, Contender};
 use rechunk_strategies::{by_name, parse_param, Params};
 
-use super::common::print_stdout;
+use super::common::{load_input, print_stdout, Input, LoadArgs};
 
 /// The image version label a release is usually known by.
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
@@ -76,6 +76,15 @@ pub struct Args {
     /// Write to FILE (replaced atomically) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Read each image's rpm database from its layers, as `--from` reads an image, for exact
+    /// package versions and sizes whatever its labels carry (rpm-ostree and podman-built
+    /// images carry none). Images: oci:, oci-archive: or docker-archive:.
+    #[arg(long, conflicts_with = "history")]
+    pub read_layers: bool,
+    /// With --read-layers: where compressed layers' files are staged while they are read
+    /// (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR", requires = "read_layers")]
+    pub tmpdir: Option<PathBuf>,
 }
 
 fn parse_major(spec: &str) -> Result<MajorSpec, String> {
@@ -99,7 +108,12 @@ pub fn run(args: Args) -> Result<()> {
         args.major.clone()
     };
     let changelog = match (&args.old, &args.new, &args.history) {
-        (Some(old), Some(new), None) => from_images(old, new, &major)?,
+        (Some(old), Some(new), None) => {
+            let layers = args
+                .read_layers
+                .then(|| args.tmpdir.clone().unwrap_or_else(std::env::temp_dir));
+            from_images(old, new, &major, layers.as_deref())?
+        }
         (None, None, Some(history)) => from_history(history, &args, &major)?,
         _ => bail!(
             "give two images (rechunk changelog OLD NEW) or a history (--history H \
@@ -122,14 +136,26 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn from_images(old: &str, new: &str, major: &[MajorSpec]) -> Result<Changelog> {
-    let open = |s: &str| -> Result<ImageInfo> {
+/// `read_layers`: the directory to stage layer contents in, when the package lists come from
+/// each image's rpm database rather than its labels.
+fn from_images(
+    old: &str,
+    new: &str,
+    major: &[MajorSpec],
+    read_layers: Option<&Path>,
+) -> Result<Changelog> {
+    let open = |s: &str| -> Result<(ImageRef, ImageInfo)> {
         let r = ImageRef::parse(s)?;
-        open_image(&r).with_context(|| format!("reading image {r}"))
+        let info = open_image(&r).with_context(|| format!("reading image {r}"))?;
+        Ok((r, info))
     };
-    let (old_image, new_image) = (open(old)?, open(new)?);
-    let (old_inv, old_layout) = image_side(&old_image)?;
-    let (new_inv, new_layout) = image_side(&new_image)?;
+    let ((old_ref, old_image), (new_ref, new_image)) = (open(old)?, open(new)?);
+    let (mut old_inv, old_layout) = image_side(&old_image)?;
+    let (mut new_inv, new_layout) = image_side(&new_image)?;
+    if let Some(tmpdir) = read_layers {
+        old_inv = with_rpmdb(old_inv, &old_ref, tmpdir)?;
+        new_inv = with_rpmdb(new_inv, &new_ref, tmpdir)?;
+    }
     let mut changelog = Changelog::new(&old_inv, &new_inv, major);
     let download = Download::between(
         (&old_inv, &old_layout),
@@ -149,6 +175,30 @@ fn from_images(old: &str, new: &str, major: &[MajorSpec]) -> Result<Changelog> {
         changelog.download = Some(download);
     }
     Ok(changelog)
+}
+
+/// `inv` with its components as a scan of the image's merged layers finds them (packages from
+/// its rpm database, with exact versions and sizes); names only the metadata knows (rpm-ostree's
+/// `rpmostree-unpackaged-content`, ...) are kept as they were.
+fn with_rpmdb(inv: Inventory, reference: &ImageRef, tmpdir: &Path) -> Result<Inventory> {
+    let input = Input::Image {
+        reference: reference.clone(),
+        tmpdir: tmpdir.to_path_buf(),
+    };
+    let loaded = load_input(&input, &LoadArgs::default(), false)
+        .with_context(|| format!("--read-layers: reading the layers of {reference}"))?;
+    let source = "the rpm database in its layers";
+    let mut read = Inventory::from_components(inv.id.clone(), &loaded.root.components, source);
+    if loaded.root.packages.is_empty() {
+        read.notes.push(format!(
+            "{}: no rpm database in its layers: only unowned content is listed",
+            inv.id
+        ));
+    }
+    for (name, record) in inv.components {
+        read.components.entry(name).or_insert(record);
+    }
+    Ok(read)
 }
 
 /// An image's components and layers as the changelog reads them.

@@ -13,7 +13,7 @@ use rechunk_model::Timestamp;
 use rechunk_oci::{interrupt, read_image_tree, FromOptions, ImageRef, StageReport};
 use rechunk_ostree::OstreeRef;
 use rechunk_rootfs::{load, load_tree, LoadOptions, LoadedRoot, Scan, Warning, WarningKind};
-use rechunk_tree::{ContentSource, DirSource, WriteRules};
+use rechunk_tree::{ContentSource, DirSource, SelinuxMode, WriteRules};
 use serde_json::Value;
 
 /// How a root filesystem is loaded (`build`, `scan`, `plan --rootfs`).
@@ -28,6 +28,53 @@ pub struct LoadArgs {
     /// One component per source rpm instead of per binary package.
     #[arg(long)]
     pub group_by_source: bool,
+    /// What becomes of the xattrs a build host sets on its own (`security.selinux`,
+    /// `security.ima`, `security.evm`): `strip` leaves them out of the image (what podman
+    /// writes; bootc labels from the image's policy when it imports it), `keep` writes them as
+    /// found (trees labelled on purpose), `policy` labels every path from the tree's own
+    /// SELinux policy, as rpm-ostree does.
+    #[arg(long, value_enum, default_value_t = Selinux::Strip)]
+    pub selinux: Selinux,
+}
+
+/// `--selinux` (see [`LoadArgs::selinux`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selinux {
+    #[default]
+    Strip,
+    Keep,
+    Policy,
+}
+
+impl Selinux {
+    /// What the mode does, for summaries.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Selinux::Strip => "left out of the image (--selinux strip)",
+            Selinux::Keep => "written as found (--selinux keep)",
+            Selinux::Policy => "from the tree's policy (--selinux policy)",
+        }
+    }
+}
+
+impl From<Selinux> for SelinuxMode {
+    fn from(s: Selinux) -> Self {
+        match s {
+            Selinux::Strip => SelinuxMode::Strip,
+            Selinux::Keep => SelinuxMode::Keep,
+            Selinux::Policy => SelinuxMode::Policy,
+        }
+    }
+}
+
+/// What the writer writes and the versions hash, from the environment and the options: the
+/// one value the load and the build share.
+pub fn write_rules(args: &LoadArgs) -> Result<WriteRules> {
+    Ok(WriteRules {
+        clamp_mtime: source_date_epoch()?,
+        selinux: args.selinux.into(),
+    })
 }
 
 /// Where the tree to re-layer comes from.
@@ -95,7 +142,7 @@ pub struct Loaded {
 /// Loads an input (walk, image layers or ostree commit; rpmdb, components) with a counter on
 /// stderr, component versions following the default image format's rules.
 pub fn load_input(input: &Input, args: &LoadArgs, verify_digests: bool) -> Result<Loaded> {
-    load_input_with(input, args, verify_digests, default_rules()?)
+    load_input_with(input, args, verify_digests, write_rules(args)?)
 }
 
 /// [`load_input`] with the rules of the format that will be written (versions hash exactly
@@ -125,13 +172,6 @@ pub fn load_input_with(
             load_ostree(reference, tmpdir, args, verify_digests, rules)
         }
     }
-}
-
-/// What the default image format writes: file mtimes clamped to `SOURCE_DATE_EPOCH`.
-pub fn default_rules() -> Result<WriteRules> {
-    Ok(WriteRules {
-        clamp_mtime: source_date_epoch()?,
-    })
 }
 
 fn load_options(args: &LoadArgs, verify_digests: bool, rules: WriteRules) -> LoadOptions {

@@ -688,9 +688,12 @@ mod tests {
             Some("6.9.7-200.fc40.x86_64")
         );
         assert_eq!(kernel_version(&Tree::default()), None);
-        let rules = ostree_rules(WriteRules {
+        let keep = WriteRules {
             clamp_mtime: Some(5),
-        });
+            selinux: rechunk_tree::SelinuxMode::Keep,
+        };
+        let rules = ostree_rules(keep);
         assert_eq!(rules.clamp_mtime, Some(0));
+        assert_eq!(rules.selinux, keep.selinux, "only mtimes change");
     }
 }

@@ -48,6 +48,8 @@ pub enum WarningKind {
     Skipped,
     /// An rpmdb row skipped with `--keep-going`.
     CorruptPackage,
+    /// SELinux labels that look assigned by the build host, written under `--selinux keep`.
+    HostLabels,
     /// Anything else worth telling (a symlinked rpm path that leads nowhere, ...).
     Other,
 }

@@ -11,8 +11,10 @@ mod caps;
 pub mod components;
 mod digest;
 mod error;
+pub mod labels;
 mod resolve;
 mod scan;
+mod small_file;
 mod verify;
 
 use std::io::{self, Write};
@@ -29,7 +31,8 @@ pub use components::{
 pub use error::{Error, Warning, WarningKind};
 pub use rechunk_tree::belongs::SKIP_XATTR;
 pub use rechunk_tree::{
-    ContentSource, DirSource, Entry, EntryKind, InodeId, SkipReason, Skipped, Tree, WriteRules,
+    ContentSource, DirSource, Entry, EntryKind, InodeId, SelinuxMode, SkipReason, Skipped, Tree,
+    WriteRules,
 };
 pub use resolve::{ResolveError, TreeIndex};
 pub use scan::{scan, Scan, ScanOptions};
@@ -50,8 +53,9 @@ pub struct LoadOptions {
     pub verify_digests: bool,
     /// Incremented once per entry scanned, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
-    /// What the image writer will write (the `SOURCE_DATE_EPOCH` clamp): component versions
-    /// hash what will be in the layer.
+    /// What the image writer will write (the `SOURCE_DATE_EPOCH` clamp, `--selinux`):
+    /// component versions hash what will be in the layer. Under [`SelinuxMode::Policy`] the
+    /// tree's labels are replaced by its policy's ([`labels`]) before anything else.
     pub rules: WriteRules,
     /// Where the rpm database is copied to be read when the content is not a directory (an
     /// image); the system's temporary directory by default.
@@ -81,6 +85,8 @@ pub struct LoadedRoot {
     pub warnings: Vec<Warning>,
     /// The rpm database that was read (full path inside the tree's location).
     pub rpmdb: Option<PathBuf>,
+    /// What `--selinux policy` labelled, under that mode.
+    pub labels: Option<labels::PolicyLabels>,
 }
 
 /// Scans the directory `root`, reads its rpm database and assigns every entry to a component.
@@ -103,10 +109,18 @@ pub fn load_tree(
     opts: &LoadOptions,
 ) -> Result<LoadedRoot, Error> {
     let Scan {
-        tree,
+        mut tree,
         skipped,
         mut warnings,
     } = scanned;
+    let labels = match opts.rules.selinux {
+        SelinuxMode::Policy => Some(labels::apply_policy(&mut tree, content)?),
+        SelinuxMode::Keep => {
+            warnings.extend(labels::host_label_warning(&tree));
+            None
+        }
+        SelinuxMode::Strip => None,
+    };
     let index = TreeIndex::new(&tree);
     let located = locate_rpmdb(&tree, &index)?;
     let mut packages = Vec::new();
@@ -149,6 +163,7 @@ pub fn load_tree(
         skipped,
         warnings,
         rpmdb,
+        labels,
     })
 }
 

@@ -27,4 +27,7 @@ pub use dir::DirSource;
 pub use entry::{Entry, EntryKind, InodeId, Tree};
 pub use error::Error;
 pub use members::{layer_members, DirIndex, Member};
-pub use written::{WriteRules, Written, WrittenKind, DIR_MTIME, SYNTHETIC_DIR_MODE};
+pub use written::{
+    SelinuxMode, WriteRules, Written, WrittenKind, DIR_MTIME, HOST_XATTRS, SELINUX_XATTR,
+    SYNTHETIC_DIR_MODE,
+};
