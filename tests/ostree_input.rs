@@ -248,3 +248,86 @@ fn a_commit_rechunked_into_an_ostree_image_round_trips() {
     assert!(before.contains("user.note"), "{before}");
     assert_eq!(listing(&unpacked, rechunked), before);
 }
+
+#[test]
+fn previous_from_an_imported_image_keeps_its_plan() {
+    let f = Fixture::standard();
+    let work = tempfile::tempdir().unwrap();
+    let v1 = work.path().join("v1");
+    let root = f.root.to_str().unwrap();
+    ok(&[
+        "--rootfs",
+        root,
+        "--output",
+        &format!("oci:{}:v1", v1.display()),
+    ]);
+    // What an ostree-container import (bootc, rpm-ostree) records in its merge commit: the
+    // image's manifest and config.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(v1.join("index.json")).unwrap()).unwrap();
+    let blob = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        String::from_utf8(std::fs::read(v1.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest = blob(digest);
+    let m: Value = serde_json::from_str(&manifest).unwrap();
+    let config = blob(m["config"]["digest"].as_str().unwrap());
+    let repo = work.path().join("repo");
+    run(Command::new("ostree")
+        .arg("init")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--mode=bare"));
+    run(Command::new("ostree")
+        .arg("commit")
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--branch=ostree/container/image/v1")
+        .arg(format!("--add-metadata-string=ostree.manifest={manifest}"))
+        .arg(format!(
+            "--add-metadata-string=ostree.container.image-config={config}"
+        ))
+        .arg(format!(
+            "--add-metadata-string=ostree.manifest-digest={digest}"
+        ))
+        .arg(format!("--tree=dir={}", f.root.display())));
+    f.file("etc/hostname", b"changed\n", 0o644);
+    let v2 = work.path().join("v2");
+    let built = rechunk(&[
+        "--rootfs",
+        root,
+        "--output",
+        &format!("oci:{}:v2", v2.display()),
+        "--previous",
+        &format!("ostree:{}:ostree/container/image/v1", repo.display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    assert!(built.status.success(), "{stderr}");
+    assert!(stderr.contains("previous plan from Record"), "{stderr}");
+    let layers = |dir: &Path| -> Vec<String> {
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let hex = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_owned();
+        let m: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap())
+                .unwrap();
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (before, after) = (layers(&v1), layers(&v2));
+    let kept = after.iter().filter(|d| before.contains(d)).count();
+    assert_eq!(
+        kept,
+        after.len() - 1,
+        "only /etc's layer changes: {before:?} {after:?}"
+    );
+}

@@ -37,7 +37,13 @@ pub use content::{RepoContent, Storage};
 pub use object::{Checksum, ObjectType};
 pub use reference::OstreeRef;
 #[cfg(feature = "libostree")]
-pub use repo::{CommitTree, IMAGE_CONFIG_KEY, MANIFEST_KEY, PKGLIST_KEY};
+pub use repo::{CommitTree, PKGLIST_KEY};
+
+/// Commit metadata an ostree-container import (bootc, rpm-ostree) records: the image's
+/// manifest and config JSON, and the manifest's digest.
+pub const MANIFEST_KEY: &str = "ostree.manifest";
+pub const IMAGE_CONFIG_KEY: &str = "ostree.container.image-config";
+pub const MANIFEST_DIGEST_KEY: &str = "ostree.manifest-digest";
 
 /// Whether this build reads ostree repositories (the `libostree` feature).
 pub const CAN_READ: bool = cfg!(feature = "libostree");
@@ -98,6 +104,8 @@ pub struct CommitInfo {
     /// An ostree-container import's record of the image: manifest and config JSON.
     pub image_manifest: Option<String>,
     pub image_config: Option<String>,
+    /// `sha256:<hex>` of that manifest.
+    pub image_manifest_digest: Option<String>,
     /// rpm-ostree's `rpmostree.rpmdb.pkglist` (names and EVRA only).
     pub pkglist: Option<Vec<rechunk_rpmdb::Package>>,
     /// The installed packages, when asked for ([`commit_log`]).

@@ -21,14 +21,13 @@ use rechunk_tree::{belongs, Entry, EntryKind, Skipped, Tree};
 use crate::content::{RepoContent, Storage};
 use crate::object::Checksum;
 use crate::reference::OstreeRef;
-use crate::{CommitInfo, Error, PackageSource, Packages};
+use crate::{
+    CommitInfo, Error, PackageSource, Packages, IMAGE_CONFIG_KEY, MANIFEST_DIGEST_KEY, MANIFEST_KEY,
+};
 
 /// rpm-ostree's commit metadata listing the commit's packages: `a(sssss)`, name, epoch,
 /// version, release, arch.
 pub const PKGLIST_KEY: &str = "rpmostree.rpmdb.pkglist";
-/// Commit metadata an ostree-container import records: the image's manifest and config JSON.
-pub const MANIFEST_KEY: &str = "ostree.manifest";
-pub const IMAGE_CONFIG_KEY: &str = "ostree.container.image-config";
 
 /// A commit read as a tree.
 pub struct CommitTree {
@@ -484,6 +483,7 @@ fn commit_info(v: &glib::Variant, checksum: String, what: &str) -> Result<Commit
         version: string("version"),
         image_manifest: string(MANIFEST_KEY),
         image_config: string(IMAGE_CONFIG_KEY),
+        image_manifest_digest: string(MANIFEST_DIGEST_KEY),
         pkglist,
         packages: None,
     })
