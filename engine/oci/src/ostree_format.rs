@@ -106,7 +106,9 @@ pub fn build_ostree_image(req: &BuildRequest) -> Result<OstreeBuild> {
     let emitted: Vec<usize> = (0..req.plan.layers.len())
         .filter(|&i| assignment.owned[i] > 0)
         .collect();
-    let content: u64 = emitted.iter().map(|&i| assignment.content_bytes[i]).sum();
+    let content = emitted.iter().fold(0u64, |sum, &i| {
+        sum.saturating_add(assignment.content_bytes[i])
+    });
     let progress = |p: Progress| {
         if let Some(f) = req.progress {
             f(p)
@@ -115,7 +117,7 @@ pub fn build_ostree_image(req: &BuildRequest) -> Result<OstreeBuild> {
     // Every byte is read twice: once hashed, once written.
     progress(Progress::Start {
         layers: emitted.len() + 1,
-        bytes: 2 * content,
+        bytes: content.saturating_mul(2),
     });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(req.jobs)
