@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::time;
 
+/// Largest history CSV read (the shipped FCOS history, exported: 7 MB).
+pub const MAX_FILE: u64 = 1 << 30;
+
 #[derive(Deserialize, Serialize)]
 struct Row {
     version: String,
@@ -54,7 +57,21 @@ struct Pending {
 /// Reads a generic history CSV file.
 pub fn load(path: &Path) -> Result<History> {
     let path = &crate::absolute(path);
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = rechunk_fsio::open_regular(path, rechunk_fsio::Links::Follow)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_FILE {
+        bail!(
+            "{}: {len} bytes, more than the {} limit for a history",
+            path.display(),
+            rechunk_fsio::input::show_size(MAX_FILE)
+        );
+    }
+    // Bounded again while it is read, should it grow meanwhile.
+    let file = std::io::Read::take(file, MAX_FILE);
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

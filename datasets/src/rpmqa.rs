@@ -23,6 +23,9 @@ use crate::contentmeta::source_name;
 /// The queryformat the dumps must be made with (see the module doc).
 pub const QUERYFORMAT: &str = "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\\t%{SIZE}\\t%{SOURCERPM}\\t%{INSTALLTIME}\\n";
 
+/// Largest dump read (one of 3,000 packages is about 300 KB).
+pub const MAX_DUMP: u64 = 64 << 20;
+
 /// One line of a dump.
 struct Installed {
     name: String,
@@ -67,8 +70,15 @@ pub fn load_dir(dir: &Path) -> Result<History> {
 
 /// Reads one dump as a snapshot.
 pub fn load_dump(path: &Path) -> Result<Snapshot> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = rechunk_fsio::read_capped(
+        path,
+        rechunk_fsio::Links::NoFollow,
+        MAX_DUMP,
+        "an rpm -qa dump",
+    )
+    .with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("reading {}: not UTF-8 text", path.display()))?;
     let mut installed = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

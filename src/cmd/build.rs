@@ -308,7 +308,13 @@ fn read_config(s: &str) -> anyhow::Result<Value> {
             .config
             .with_context(|| format!("{reference} has no image config"));
     }
-    let bytes = std::fs::read(s).with_context(|| format!("reading {s}"))?;
+    let bytes = rechunk_fsio::read_capped(
+        std::path::Path::new(s),
+        rechunk_fsio::Links::Follow,
+        rechunk_oci::MAX_JSON_BLOB,
+        "an image config",
+    )
+    .with_context(|| format!("reading {s}"))?;
     let v: Value = serde_json::from_slice(&bytes).with_context(|| format!("parsing {s}"))?;
     if !v.is_object() {
         bail!("{s}: an image config must be a JSON object");

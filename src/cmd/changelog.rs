@@ -20,6 +20,9 @@ use rechunk_strategies::{by_name, parse_param, Params};
 
 use super::common::print_stdout;
 
+/// Largest `--template` read.
+const MAX_TEMPLATE: u64 = 16 << 20;
+
 /// The image version label a release is usually known by.
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
 
@@ -84,13 +87,22 @@ fn parse_major(spec: &str) -> Result<MajorSpec, String> {
 
 pub fn run(args: Args) -> Result<()> {
     // Read the template first: a bad path should fail before any image is opened.
-    let template = match &args.template {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading template {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let template =
+        match &args.template {
+            Some(path) => {
+                let bytes = rechunk_fsio::read_capped(
+                    path,
+                    rechunk_fsio::Links::Follow,
+                    MAX_TEMPLATE,
+                    "a template",
+                )
+                .with_context(|| format!("reading template {}", path.display()))?;
+                Some(String::from_utf8(bytes).with_context(|| {
+                    format!("reading template {}: not UTF-8 text", path.display())
+                })?)
+            }
+            None => None,
+        };
     let major = if args.no_major {
         Vec::new()
     } else if args.major.is_empty() {

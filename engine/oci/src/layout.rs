@@ -172,7 +172,13 @@ impl Staging {
 
     fn merge_into(self, dest: &Path, manifest: Descriptor) -> Result<()> {
         let index_path = dest.join("index.json");
-        let bytes = fs::read(&index_path).ctx("reading", &index_path)?;
+        let bytes = rechunk_fsio::read_capped(
+            &index_path,
+            rechunk_fsio::Links::NoFollow,
+            crate::read::MAX_JSON_BLOB,
+            "an OCI index",
+        )
+        .ctx("reading", &index_path)?;
         let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| Error::json(&index_path, e))?;
         let dest_blobs = dest.join("blobs").join("sha256");

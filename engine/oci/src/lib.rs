@@ -38,7 +38,7 @@ pub use inventory::{
     image_inventory, ImageComponent, ImageInventory, InventoryFormat, OSTREE_LINUX,
 };
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
-pub use read::{open_image, ImageInfo, LayerInfo};
+pub use read::{open_image, ImageInfo, LayerInfo, MAX_JSON_BLOB};
 pub use reference::{ImageRef, DEFAULT_TAG};
 pub use snapshot::image_snapshot;
 pub use source::{

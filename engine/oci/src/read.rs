@@ -4,10 +4,10 @@
 //! [`open_layers`] also hands out each layer blob as a byte range, for `--from`.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use rechunk_fsio::{open_regular, read_capped, Links};
 use serde_json::Value;
 
 use crate::error::IoContext;
@@ -17,8 +17,9 @@ use crate::reference::{ImageRef, DEFAULT_TAG};
 use crate::source::section::{Archive, Section};
 use crate::{Error, Result};
 
-/// Largest JSON blob (index, manifest, config) we hold in memory.
-const MAX_JSON_BLOB: u64 = 64 << 20;
+/// Largest JSON document (index, manifest, config, a manifest or config file) we hold in
+/// memory; JSON nesting is limited by serde_json (128 levels).
+pub const MAX_JSON_BLOB: u64 = 64 << 20;
 
 /// One layer as the manifest describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,17 +133,12 @@ impl Store for DirStore {
     }
     fn index(&self) -> Result<Vec<u8>> {
         let p = self.root.join("index.json");
-        fs::read(&p).ctx("reading", &p)
+        read_capped(&p, Links::NoFollow, MAX_JSON_BLOB, "an OCI index").ctx("reading", &p)
     }
     fn blob(&self, digest: &str) -> Result<Section> {
-        use std::os::unix::fs::OpenOptionsExt;
         let p = blob_path(&self.root, digest)?;
         // A blob is a plain file of the layout, never a link to somewhere else.
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .ctx("opening", &p)?;
+        let file = open_regular(&p, Links::NoFollow).ctx("opening", &p)?;
         Section::whole(file, p)
     }
 }
@@ -322,7 +318,13 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 
 /// A JSON file: an image manifest, an image config, or `skopeo inspect` output.
 fn from_json_file(path: &Path) -> Result<ImageInfo> {
-    let bytes = fs::read(path).ctx("reading", path)?;
+    let bytes = read_capped(
+        path,
+        Links::Follow,
+        MAX_JSON_BLOB,
+        "an image manifest or config",
+    )
+    .ctx("reading", path)?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
     let source = path.display().to_string();
     if v.get("layers").is_some_and(Value::is_array) {

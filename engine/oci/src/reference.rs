@@ -40,6 +40,15 @@ impl ImageRef {
         if path.is_file() {
             return Ok(ImageRef::Json(path.to_path_buf()));
         }
+        if path.exists() && !path.is_dir() {
+            // A FIFO or a device: say so rather than list the forms a reference takes.
+            if let Err(e) = rechunk_fsio::check_regular(path, rechunk_fsio::Links::Follow) {
+                return Err(Error::Reference {
+                    reference: s.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
         Err(Error::Reference {
             reference: s.to_string(),
             reason: "expected oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, an OCI \
