@@ -6,7 +6,6 @@
 //! never a layer blob), histories through the simulator's replay; the model, the rules and the
 //! rendering are `rechunk_changelog`'s.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -330,33 +329,9 @@ fn position(history: &History, id: &str) -> Result<usize> {
         })
 }
 
-/// Writes `text` next to `path` and renames it into place, so a reader never sees half a file
-/// and a failure leaves the old one.
+/// Writes `text` next to `path` and renames it into place, so a reader never sees half a file,
+/// a failure leaves the old one, and a symlink or device node at `path` is refused.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("--output {}: not a file name", path.display()))?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let staged = dir.join(format!(
-        ".{}.rechunk-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staged)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&staged, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&staged);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    rechunk_fsio::write_atomically(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -99,13 +99,19 @@ pub fn run(args: Args) -> Result<()> {
     let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
-    let mut written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
-    written.files.push(write_attribution(
+    // Every report is staged first and renamed into place together: a failure (a full disk, a
+    // symlink planted at a report's name) leaves the previous reports as they were.
+    let mut staged = rechunk_fsio::StagedSet::new();
+    let mut written =
+        rechunk_reports::stage_all(&sim, &clients, args.max_layers, &args.output, &mut staged)?;
+    written.files.push(stage_attribution(
         &sim,
         &history,
         args.max_layers,
         &args.output,
+        &mut staged,
     )?);
+    rechunk_reports::commit(staged)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&written.rows)?);
     } else {
@@ -121,16 +127,16 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// `attribution.csv` in `dir`: which component changes triggered each fetched layer.
-fn write_attribution(
+fn stage_attribution(
     sim: &rechunk_sim::Simulation,
     history: &History,
     budget: usize,
     dir: &std::path::Path,
+    staged: &mut rechunk_fsio::StagedSet,
 ) -> Result<PathBuf> {
     let path = dir.join("attribution.csv");
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    rechunk_reports::attribution_csv::write(sim, history, budget, std::io::BufWriter::new(file))
+    let file = rechunk_reports::stage(staged, &path)?;
+    rechunk_reports::attribution_csv::write(sim, history, budget, file)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
@@ -160,10 +166,13 @@ pub(crate) fn open_history(spec: &str) -> Result<History> {
     })
 }
 
+/// `--export-history`: staged and renamed, never written through a symlink.
 fn export(history: &History, path: &std::path::Path) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    rechunk_datasets::generic::write(history, std::io::BufWriter::new(file))
+    let mut file = rechunk_fsio::StagedFile::create(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    rechunk_datasets::generic::write(history, &mut file)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.commit()
         .with_context(|| format!("writing {}", path.display()))
 }
 

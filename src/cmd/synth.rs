@@ -164,11 +164,12 @@ fn version_dir(id: &str) -> Result<&str> {
 /// The realised history, staged and renamed.
 fn write_history(chain: &Chain, output: &Path) -> Result<()> {
     let path = output.join("history.csv");
-    let tmp = output.join(".history.csv.tmp");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    rechunk_datasets::generic::write(&chain.history, std::io::BufWriter::new(file))
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    let mut file = rechunk_fsio::StagedFile::create(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    rechunk_datasets::generic::write(&chain.history, &mut file)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.commit()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn dry_row(chain: &Chain, i: usize) -> Row {

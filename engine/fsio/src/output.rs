@@ -91,8 +91,21 @@ impl StagedFile {
 
     /// Flushes, syncs and renames the file into place.
     pub fn commit(self) -> io::Result<()> {
+        self.commit_with(true)
+    }
+
+    /// [`StagedFile::commit`] without the `fsync`: for many small files of a cache, where a
+    /// sync each would dominate and a crash costs a rebuild, not a report.
+    pub fn commit_unsynced(self) -> io::Result<()> {
+        self.commit_with(false)
+    }
+
+    fn commit_with(self, sync: bool) -> io::Result<()> {
         let StagedFile { out, tmp, dest } = self;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        if sync {
+            file.sync_all()?;
+        }
         check_output_file(&dest)?;
         tmp.persist(&dest)?;
         Ok(())
