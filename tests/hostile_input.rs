@@ -270,3 +270,63 @@ fn unbounded_reads_rpm_qa_dump_is_a_fifo() {
     );
     r.assert_ok();
 }
+
+// ---- 3. Stack overflow on deep trees ---------------------------------------------------------
+
+/// 2,500 directories deep used to abort `scan` and `build` with a stack overflow (exit 134, no
+/// path). The walk is iterative now; a path longer than PATH_MAX is refused naming it.
+#[test]
+fn stack_overflow_on_deep_trees_2500_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    hostile::deep_tree(&root, 2500);
+    let out = dir.path().join("out.oci");
+    let output = format!("oci:{}", s(&out));
+    for args in [
+        vec!["scan", "--rootfs", s(&root)],
+        vec!["--rootfs", s(&root), "--output", &output],
+    ] {
+        let r = rechunk(&args, DEADLINE);
+        r.assert_error(&[
+            &format!("{}/d/d/d/", s(&root)),
+            "a path of 4095 bytes is longer than 4094 (PATH_MAX)",
+        ]);
+        assert!(
+            r.stderr().len() < 1000,
+            "the path is shown cut: {}",
+            r.stderr()
+        );
+    }
+    assert!(!out.exists());
+    hostile::remove_deep(&root);
+}
+
+/// The deepest tree a path fits in (2,047 levels: `d/` × 2,047 + `f` = 4,095 bytes is one too
+/// many, so the file sits at 2,046) is scanned, built and read back with `--from`.
+#[test]
+fn stack_overflow_on_deep_trees_as_deep_as_paths_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    hostile::deep_tree(&root, 2046);
+    let out = dir.path().join("out.oci");
+    let image = format!("oci:{}", s(&out));
+    rechunk(&["--rootfs", s(&root), "--output", &image], DEADLINE).assert_ok();
+    let again = format!("oci:{}", s(&dir.path().join("again.oci")));
+    rechunk(&["--from", &image, "--output", &again], DEADLINE).assert_ok();
+    let inspect = |r: &str| rechunk(&["inspect", "--json", r], DEADLINE).stdout();
+    let layers = |text: String| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        layers(inspect(&image)),
+        layers(inspect(&again)),
+        "--from differs"
+    );
+    hostile::remove_deep(&root);
+}

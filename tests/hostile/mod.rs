@@ -157,3 +157,30 @@ pub fn sparse(path: &Path, len: u64) {
     let _ = fs::remove_file(path);
     fs::File::create(path).unwrap().set_len(len).unwrap();
 }
+
+/// A chain of `depth` directories named `d` under `root` (created relative to each other's
+/// descriptors: the full path may exceed PATH_MAX), with a file `f` at the bottom.
+pub fn deep_tree(root: &Path, depth: usize) {
+    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    fs::create_dir_all(root).unwrap();
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd = openat(rustix::fs::CWD, root, flags, Mode::empty()).unwrap();
+    for _ in 0..depth {
+        mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
+        fd = openat(&fd, "d", flags, Mode::empty()).unwrap();
+    }
+    let f = openat(
+        &fd,
+        "f",
+        OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    rustix::io::write(&f, b"bottom\n").unwrap();
+}
+
+/// Removes a tree of any depth (coreutils `rm` does not recurse on the stack).
+pub fn remove_deep(path: &Path) {
+    let status = Command::new("rm").arg("-rf").arg(path).status().unwrap();
+    assert!(status.success(), "rm -rf {path:?}");
+}

@@ -11,10 +11,13 @@
 //! - [`scratch`]: staging directories and temporary files that are removed when dropped, on a
 //!   second Ctrl-C ([`scratch::remove_registered`]), and, after a `kill -9`, by the next run
 //!   that stages in the same place (each holds a lock while its process lives).
+//! - [`shown`]: untrusted names and values in messages: control characters escaped, long
+//!   values cut.
 
 pub mod input;
 pub mod output;
 pub mod scratch;
+pub mod shown;
 
 pub use input::{check_regular, open_regular, read_capped, read_to_end_capped, Links};
 pub use output::{check_output_file, write_atomically, StagedFile, StagedSet};

@@ -16,6 +16,8 @@ pub enum Error {
     },
     #[error("{path}: is a {kind}; sockets, FIFOs and device nodes cannot go into an image (--skip-special-files leaves them out)", path = .path.display())]
     SpecialFile { path: PathBuf, kind: &'static str },
+    #[error("{path}: a path of {len} bytes is longer than {max} (PATH_MAX): it could not be opened in a container; refusing the tree", path = rechunk_fsio::shown::excerpt(&.path.to_string_lossy()), max = rechunk_tree::belongs::MAX_PATH)]
+    PathTooLong { path: PathBuf, len: usize },
     #[error("{path}: symlink to {target} leads out of the root filesystem; refusing to follow it", path = .path.display(), target = .target.display())]
     SymlinkEscapes { path: PathBuf, target: PathBuf },
     #[error(transparent)]
