@@ -17,6 +17,8 @@ mod compression;
 mod config;
 mod diff;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod hashing;
 pub mod interrupt;
 mod inventory;

@@ -164,22 +164,9 @@ impl Store for ArchiveStore {
 fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Result<OpenedImage> {
     let loc = store.location();
     let index_bytes = store.index()?;
-    let index_path = loc.join("index.json");
-    let index: ImageIndex =
-        serde_json::from_slice(&index_bytes).map_err(|e| Error::json(&index_path, e))?;
-    let desc = pick_manifest(index.manifests(), tag, &loc)?;
-    let digest = desc.digest().to_string();
-    let manifest_bytes = verified_blob(store, &digest, &loc)?;
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| Error::json(loc.join(format!("blobs/{digest}")), e))?;
-    let config_digest = manifest.config().digest().to_string();
-    let config_bytes = verified_blob(store, &config_digest, &loc)?;
-    let config: Value = serde_json::from_slice(&config_bytes)
-        .map_err(|e| Error::json(loc.join(format!("blobs/{config_digest}")), e))?;
-    let mut image = image_from_manifest(&manifest, reference.to_string());
-    image.manifest_digest = Some(digest);
-    image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
-    apply_config(&mut image, config.clone());
+    let mut fetch = |digest: &str| verified_blob(store, digest, &loc);
+    let (image, manifest, config) =
+        read_metadata(&index_bytes, tag, &loc, reference.to_string(), &mut fetch)?;
     let mut layers = Vec::with_capacity(manifest.layers().len());
     for d in manifest.layers() {
         let digest = d.digest().to_string();
@@ -202,6 +189,35 @@ fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Res
         config,
         layers,
     })
+}
+
+/// What a layout says about one image: `index.json` (its bytes), the manifest it tags, that
+/// manifest's config; `fetch` gives a blob's bytes by digest (the stores check them against
+/// it). The one path every OCI layout and archive takes, and the fuzz target's.
+pub(crate) fn read_metadata(
+    index_bytes: &[u8],
+    tag: Option<&str>,
+    loc: &Path,
+    source: String,
+    fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<(ImageInfo, ImageManifest, Value)> {
+    let index_path = loc.join("index.json");
+    let index: ImageIndex =
+        serde_json::from_slice(index_bytes).map_err(|e| Error::json(&index_path, e))?;
+    let desc = pick_manifest(index.manifests(), tag, loc)?;
+    let digest = desc.digest().to_string();
+    let manifest_bytes = fetch(&digest)?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| Error::json(loc.join(format!("blobs/{digest}")), e))?;
+    let config_digest = manifest.config().digest().to_string();
+    let config_bytes = fetch(&config_digest)?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| Error::json(loc.join(format!("blobs/{config_digest}")), e))?;
+    let mut image = image_from_manifest(&manifest, source);
+    image.manifest_digest = Some(digest);
+    image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
+    apply_config(&mut image, config.clone());
+    Ok((image, manifest, config))
 }
 
 /// The manifest tagged `tag`; without a tag, the only manifest, or else the one tagged
@@ -325,13 +341,18 @@ fn from_json_file(path: &Path) -> Result<ImageInfo> {
         "an image manifest or config",
     )
     .ctx("reading", path)?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
+    from_json_bytes(&bytes, path)
+}
+
+/// [`from_json_file`] once read; `path` names it.
+pub(crate) fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<ImageInfo> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::json(path, e))?;
     let source = path.display().to_string();
     if v.get("layers").is_some_and(Value::is_array) {
         let manifest: ImageManifest =
             serde_json::from_value(v).map_err(|e| Error::json(path, e))?;
         let mut image = image_from_manifest(&manifest, source);
-        image.manifest_digest = Some(format!("sha256:{}", sha256_hex(&bytes)));
+        image.manifest_digest = Some(format!("sha256:{}", sha256_hex(bytes)));
         image.metadata_bytes = bytes.len() as u64 + manifest.config().size();
         return Ok(image);
     }
