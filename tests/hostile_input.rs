@@ -330,3 +330,135 @@ fn stack_overflow_on_deep_trees_as_deep_as_paths_go() {
     );
     hostile::remove_deep(&root);
 }
+
+// ---- 4. An existing layout's blobs trusted by name ------------------------------------------
+
+fn blob_files(layout: &Path) -> Vec<std::path::PathBuf> {
+    files_in(&layout.join("blobs/sha256"))
+}
+
+fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+/// Building into a layout whose layer blob was truncated reported success and kept the broken
+/// blob (umoci then failed the digest): the blob is checked and replaced.
+#[test]
+fn existing_layout_truncated_blob_is_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = small_image(dir.path(), "img.oci");
+    let (manifest, config) = manifest_and_config(&layout);
+    let layer = blob_files(&layout)
+        .into_iter()
+        .find(|p| *p != manifest && *p != config)
+        .unwrap();
+    let f = fs::OpenOptions::new().write(true).open(&layer).unwrap();
+    f.set_len(f.metadata().unwrap().len() / 2).unwrap();
+    drop(f);
+    let root = dir.path().join("rootfs");
+    let v2 = format!("oci:{}:v2", s(&layout));
+    rechunk(&["--rootfs", s(&root), "--output", &v2], DEADLINE).assert_ok();
+    for blob in blob_files(&layout) {
+        let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(sha256_file(&blob), name, "a blob is not what its name says");
+    }
+    let bundle = dir.path().join("bundle");
+    let out = std::process::Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:v2", s(&layout))])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(bundle.join("rootfs/usr/bin/hello")).unwrap(),
+        b"hello\n"
+    );
+}
+
+/// As root, `--output oci-archive:/dev/null` replaced the device with a regular file.
+#[test]
+fn oci_archive_destination_is_a_device_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    let null = dir.path().join("null");
+    let c = std::ffi::CString::new(s(&null)).unwrap();
+    // SAFETY: a valid path; a character device like /dev/null (1, 3). Needs root.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) } != 0 {
+        eprintln!("mknod refused (not root): skipping");
+        return;
+    }
+    let r = rechunk(
+        &[
+            "--rootfs",
+            s(&root),
+            "--output",
+            &format!("oci-archive:{}", s(&null)),
+        ],
+        DEADLINE,
+    );
+    r.assert_error(&[s(&null), "character device"]);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(&null)
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 2, "rootfs and the device only: {left:?}");
+}
+
+/// A `blobs` symlink inside the destination layout was written through.
+#[test]
+fn existing_layout_blobs_symlink_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = small_image(dir.path(), "img.oci");
+    let elsewhere = dir.path().join("elsewhere");
+    fs::rename(layout.join("blobs"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, layout.join("blobs")).unwrap();
+    let before = files_in(&elsewhere.join("sha256"));
+    fs::write(small_rootfs(dir.path()).join("usr/bin/new"), b"new\n").unwrap();
+    let r = rechunk(
+        &[
+            "--rootfs",
+            s(&dir.path().join("rootfs")),
+            "--output",
+            &format!("oci:{}:v2", s(&layout)),
+        ],
+        DEADLINE,
+    );
+    r.assert_error(&[s(&layout.join("blobs")), "symbolic link"]);
+    assert_eq!(
+        files_in(&elsewhere.join("sha256")),
+        before,
+        "written through the link"
+    );
+}
+
+/// `oci:x.oci:../../etc/x` wrote an image at `./etc/x` (the path was `x.oci:../../etc/x`).
+#[test]
+fn tag_outside_the_oci_grammar_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    let work = dir.path().join("a/b");
+    fs::create_dir_all(&work).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rechunk"));
+    cmd.current_dir(&work)
+        .args(["--rootfs", s(&root), "--output", "oci:x.oci:../../etc/x"]);
+    let r = hostile::bounded(&mut cmd, DEADLINE);
+    r.assert_error(&["\"../../etc/x\" is not a valid tag"]);
+    assert!(!dir.path().join("a/etc").exists() && !work.join("etc").exists());
+    assert_eq!(fs::read_dir(&work).unwrap().count(), 0, "nothing written");
+}
