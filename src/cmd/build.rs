@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use rechunk_model::PLAN_RECORD_VERSION;
 use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
-    build_image, component_versions, default_tmpdir, interrupt, open_image, previous_plan,
+    build_image, component_versions, default_tmpdir, interrupt, jobs, open_image, previous_plan,
     BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
 };
 use rechunk_strategies::parse_param;
@@ -56,7 +56,8 @@ pub struct Args {
     /// Layer compression: gzip[:LEVEL] (0-9, default 6), zstd[:LEVEL] (1-22, default 3), none.
     #[arg(long, default_value = "gzip", value_parser = parse_compression)]
     pub compression: Compression,
-    /// Layers written in parallel [default: number of CPUs]. The output does not depend on it.
+    /// Layers written in parallel [default: number of CPUs; at most 4 per CPU and 256]. The
+    /// output does not depend on it.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Config label KEY=VALUE (repeatable); applied after carried-over labels.
@@ -93,12 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_tmpdir(&output));
     let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
     let params = args.params.iter().cloned().collect();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
-    }
+    let jobs = capped_jobs(args.jobs)?;
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
     }
@@ -247,6 +243,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `--jobs` (default: the CPUs), at most [`jobs::max_jobs`] with a warning.
+fn capped_jobs(requested: Option<usize>) -> anyhow::Result<usize> {
+    let max = jobs::max_jobs();
+    match requested {
+        None => Ok(jobs::cpus().min(max)),
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(n) if n > max => {
+            tracing::warn!(
+                "--jobs {n} is more than {max} ({} per CPU on {} CPUs, at most {}): using {max}",
+                jobs::JOBS_PER_CPU,
+                jobs::cpus(),
+                jobs::MAX_JOBS
+            );
+            Ok(max)
+        }
+        Some(n) => Ok(n),
+    }
 }
 
 /// The change history to plan with: the previous record's, or (for formats that only know

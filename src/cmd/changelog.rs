@@ -85,6 +85,8 @@ fn parse_major(spec: &str) -> Result<MajorSpec, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C removes a staged --output file (the previous one stays) and exits.
+    rechunk_oci::interrupt::install_exit_handlers();
     // Read the template first: a bad path should fail before any image is opened.
     let template =
         match &args.template {

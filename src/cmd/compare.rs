@@ -65,6 +65,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C removes the reports staged so far (the previous ones stay) and exits.
+    rechunk_oci::interrupt::install_exit_handlers();
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
     }

@@ -22,6 +22,7 @@ pub mod fuzz;
 mod hashing;
 pub mod interrupt;
 mod inventory;
+pub mod jobs;
 mod json;
 mod layer_tar;
 mod layout;

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rechunk_tree::{ContentSource, Entry};
 use rechunk_fsio::ScratchDir;
+use rechunk_tree::{ContentSource, Entry};
 
 use super::merge::Origin;
 use super::section::{Section, SectionReader};
