@@ -462,3 +462,119 @@ fn tag_outside_the_oci_grammar_is_refused() {
     assert!(!dir.path().join("a/etc").exists() && !work.join("etc").exists());
     assert_eq!(fs::read_dir(&work).unwrap().count(), 0, "nothing written");
 }
+
+// ---- 6. Sizes wrap ---------------------------------------------------------------------------
+
+/// The issue's size: two of them wrap u64 to 2.
+const HUGE: u64 = (1 << 63) + 1;
+/// Fits alone, not twice (the bound is 2^62, rechunk_model::MAX_TOTAL_BYTES).
+const HALF: u64 = (1 << 61) + 1;
+
+/// Two layers of 2^63 + 1 bytes made `diff` report a 2-byte download (a debug build panicked).
+#[test]
+fn sizes_wrap_diff_two_layers_of_2_63_plus_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = |d: char, size: u64| {
+        serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{}", d.to_string().repeat(64)), "size": size})
+    };
+    let manifest = |layers: Vec<serde_json::Value>| {
+        serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": format!("sha256:{}", "c".repeat(64)), "size": 2},
+            "layers": layers})
+    };
+    let old = dir.path().join("old.json");
+    let new = dir.path().join("new.json");
+    fs::write(&old, manifest(vec![]).to_string()).unwrap();
+    for (size, at) in [(HUGE, "layer 1"), (HALF, "layer 2")] {
+        fs::write(
+            &new,
+            manifest(vec![layer('a', size), layer('b', size)]).to_string(),
+        )
+        .unwrap();
+        let r = rechunk(&["diff", s(&old), s(&new)], DEADLINE);
+        r.assert_error(&[s(&new), at, "more than 4611686018427387904 bytes"]);
+    }
+}
+
+#[test]
+fn sizes_wrap_history_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.csv");
+    for (size, at) in [
+        (HUGE, "line 2: size of \"a\""),
+        (HALF, "line 3: size of \"b\""),
+    ] {
+        fs::write(
+            &history,
+            format!(
+                "version,date,component,evr,size\nv1,2024-01-01,a,1,{size}\n\
+                 v1,2024-01-01,b,1,{size}\nv2,2024-01-02,a,2,{size}\nv2,2024-01-02,b,1,{size}\n"
+            ),
+        )
+        .unwrap();
+        let r = rechunk(
+            &[
+                "compare",
+                "--history",
+                s(&history),
+                "--no-sweep",
+                "--output",
+                s(&dir.path().join("reports")),
+            ],
+            DEADLINE,
+        );
+        r.assert_error(&[s(&history), at, "4 EiB"]);
+    }
+}
+
+#[test]
+fn sizes_wrap_contentmeta_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join("contentmeta.json");
+    let entry = |name: &str, size: u64| {
+        serde_json::json!({"identifier": format!("{name}-1-1.x86_64"), "name": name,
+            "srcid": format!("{name}-1-1.src.rpm"), "change_time_offset": 0, "size": size})
+    };
+    for (size, at) in [(HUGE, "entry 1"), (HALF, "entry 2")] {
+        let entries = serde_json::json!([entry("a", size), entry("b", size)]);
+        fs::write(&meta, entries.to_string()).unwrap();
+        let r = rechunk(&["plan", "--contentmeta", s(&meta)], DEADLINE);
+        r.assert_error(&[s(&meta), at, "4 EiB"]);
+    }
+}
+
+/// Sparse files on a tmpfs (up to 2^63 − 1 bytes each, no memory used) in a rootfs.
+#[test]
+fn sizes_wrap_sparse_files_in_a_rootfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs");
+    fs::create_dir(&root).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&root)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs (not root): skipping");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&root);
+    for name in ["a", "b"] {
+        fs::File::create(root.join(name))
+            .unwrap()
+            .set_len(HALF)
+            .unwrap();
+    }
+    let r = rechunk(&["plan", "--rootfs", s(&root)], DEADLINE);
+    r.assert_error(&[s(&root.join("b")), "4 EiB"]);
+}

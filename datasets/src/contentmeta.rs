@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
 use rechunk_fsio::{read_to_end_capped, Links};
-use rechunk_model::{Component, ComponentKind};
+use rechunk_model::{Component, ComponentKind, SizeTotal};
 use serde::Deserialize;
 
 /// Largest contentmeta file read (rpm-ostree's for a 3,000-package desktop: about 1 MiB).
@@ -71,6 +71,12 @@ pub fn load_bytes(bytes: &[u8], origin: &str) -> Result<Vec<Component>> {
 }
 
 fn to_components(entries: Vec<ContentMetaEntry>, origin: &str) -> Result<Vec<Component>> {
+    let mut total = SizeTotal::default();
+    for (i, e) in entries.iter().enumerate() {
+        total
+            .add(e.size)
+            .with_context(|| format!("{origin}: entry {} ({:?}): size", i + 1, e.identifier))?;
+    }
     let mut components: Vec<Component> = entries.into_iter().map(to_component).collect();
     components.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = components.windows(2).find(|w| w[0].name == w[1].name) {

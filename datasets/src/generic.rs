@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rechunk_model::{Component, ComponentKind, History, Snapshot, Timestamp};
+use rechunk_model::{Component, ComponentKind, History, SizeTotal, Snapshot, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::time;
@@ -84,9 +84,14 @@ pub fn parse(reader: impl std::io::Read, origin: &str, name: String) -> Result<H
     let mut csv = csv::Reader::from_reader(reader);
     let mut versions: Vec<Pending> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    // Over every row of every version: bounds every figure computed from the history.
+    let mut total = SizeTotal::default();
     for (i, row) in csv.deserialize::<Row>().enumerate() {
         let line = i + 2; // header is line 1
         let row = row.with_context(|| format!("{origin}: line {line}"))?;
+        total
+            .add(row.size)
+            .with_context(|| format!("{origin}: line {line}: size of {:?}", row.component))?;
         let date = time::parse(&row.date).with_context(|| format!("{origin}: line {line}"))?;
         let slot = *index.entry(row.version.clone()).or_insert_with(|| {
             versions.push(Pending {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use rechunk_model::{Component, ComponentKind, History, Snapshot, Timestamp};
+use rechunk_model::{Component, ComponentKind, History, SizeTotal, Snapshot, Timestamp};
 
 use crate::contentmeta::source_name;
 
@@ -65,7 +65,17 @@ pub fn load_dir(dir: &Path) -> Result<History> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "rpm-qa".into());
-    Ok(History { name, snapshots })
+    let history = History { name, snapshots };
+    if let Err((v, c, e)) = history.check_sizes() {
+        let s = &history.snapshots[v];
+        bail!(
+            "{}: version {:?}, package {:?}: over all the dumps, {e}",
+            dir.display(),
+            s.id,
+            s.components[c].name
+        );
+    }
+    Ok(history)
 }
 
 /// Reads one dump as a snapshot.
@@ -80,6 +90,7 @@ pub fn load_dump(path: &Path) -> Result<Snapshot> {
     let text = String::from_utf8(bytes)
         .with_context(|| format!("reading {}: not UTF-8 text", path.display()))?;
     let mut installed = Vec::new();
+    let mut total = SizeTotal::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -91,6 +102,9 @@ pub fn load_dump(path: &Path) -> Result<Snapshot> {
                 i + 1
             )
         })?;
+        total
+            .add(row.size)
+            .with_context(|| format!("{}: line {}: size of {}", path.display(), i + 1, row.name))?;
         installed.push(row);
     }
     let Some(date) = installed.iter().map(|p| p.install_time).max() else {

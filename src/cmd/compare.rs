@@ -162,10 +162,19 @@ pub(crate) fn open_history(spec: &str) -> Result<History> {
     }
     // Stable: images with equal (or unknown) creation dates keep the order given.
     snapshots.sort_by_key(|s| s.date);
-    Ok(History {
+    let history = History {
         name: "images".to_string(),
         snapshots,
-    })
+    };
+    if let Err((v, c, e)) = history.check_sizes() {
+        let s = &history.snapshots[v];
+        bail!(
+            "image {}, component {:?}: over all the images, {e}",
+            s.id,
+            s.components[c].name
+        );
+    }
+    Ok(history)
 }
 
 /// `--export-history`: staged and renamed, never written through a symlink.

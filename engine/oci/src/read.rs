@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use rechunk_fsio::shown::excerpt;
 use rechunk_fsio::{open_regular, read_capped, Links};
+use rechunk_model::SizeTotal;
 use serde_json::Value;
 
 use crate::error::IoContext;
@@ -214,6 +216,7 @@ pub(crate) fn read_metadata(
     let config: Value = serde_json::from_slice(&config_bytes)
         .map_err(|e| Error::json(loc.join(format!("blobs/{config_digest}")), e))?;
     let mut image = image_from_manifest(&manifest, source);
+    check_layer_sizes(&image, &loc.join(format!("blobs/{digest}")))?;
     image.manifest_digest = Some(digest);
     image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
     apply_config(&mut image, config.clone());
@@ -291,6 +294,21 @@ fn blob_path(root: &Path, digest: &str) -> Result<PathBuf> {
     Ok(root.join("blobs").join("sha256").join(hex))
 }
 
+/// The layer sizes a manifest claims, added up under the one bound on input sizes
+/// ([`rechunk_model::MAX_TOTAL_BYTES`]): `diff` and the changelog sum them.
+fn check_layer_sizes(image: &ImageInfo, path: &Path) -> Result<()> {
+    let mut total = SizeTotal::default();
+    for (i, l) in image.layers.iter().enumerate() {
+        total.add(l.size).map_err(|e| {
+            Error::invalid(
+                path,
+                format!("layer {} ({}): {e}", i + 1, excerpt(&l.digest)),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 fn image_from_manifest(manifest: &ImageManifest, source: String) -> ImageInfo {
     let layers = manifest
         .layers()
@@ -352,12 +370,15 @@ pub(crate) fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<ImageInfo> {
         let manifest: ImageManifest =
             serde_json::from_value(v).map_err(|e| Error::json(path, e))?;
         let mut image = image_from_manifest(&manifest, source);
+        check_layer_sizes(&image, path)?;
         image.manifest_digest = Some(format!("sha256:{}", sha256_hex(bytes)));
         image.metadata_bytes = bytes.len() as u64 + manifest.config().size();
         return Ok(image);
     }
     if v.get("LayersData").is_some() || v.get("Labels").is_some() {
-        return Ok(from_skopeo_inspect(&v, source));
+        let image = from_skopeo_inspect(&v, source);
+        check_layer_sizes(&image, path)?;
+        return Ok(image);
     }
     if v.get("rootfs").is_some() || v.get("config").is_some_and(Value::is_object) {
         let mut image = ImageInfo {

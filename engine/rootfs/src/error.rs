@@ -20,6 +20,12 @@ pub enum Error {
     PathTooLong { path: PathBuf, len: usize },
     #[error("{path}: symlink to {target} leads out of the root filesystem; refusing to follow it", path = .path.display(), target = .target.display())]
     SymlinkEscapes { path: PathBuf, target: PathBuf },
+    /// The files' sizes add up past the bound on input sizes (sparse files claiming exabytes).
+    #[error("{path}: the sizes of the files up to this one add up too much: {err}", path = .path.display())]
+    TooLarge {
+        path: PathBuf,
+        err: rechunk_model::SizeOverflow,
+    },
     #[error(transparent)]
     Rpmdb(#[from] rechunk_rpmdb::Error),
     /// Reading content, or a rule on what belongs in an image (a non-empty /boot).

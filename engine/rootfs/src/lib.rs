@@ -107,6 +107,7 @@ pub fn load_tree(
         skipped,
         mut warnings,
     } = scanned;
+    check_sizes(&tree)?;
     let index = TreeIndex::new(&tree);
     let located = locate_rpmdb(&tree, &index)?;
     let mut packages = Vec::new();
@@ -150,6 +151,19 @@ pub fn load_tree(
         warnings,
         rpmdb,
     })
+}
+
+/// Every size computed from the tree (components, layers) is a sum of its files' sizes: bound
+/// their total ([`rechunk_model::MAX_TOTAL_BYTES`]), so none can wrap.
+fn check_sizes(tree: &Tree) -> Result<(), Error> {
+    let mut total = rechunk_model::SizeTotal::default();
+    for e in tree.entries.iter().filter(|e| e.kind == EntryKind::Regular) {
+        total.add(e.size).map_err(|err| Error::TooLarge {
+            path: tree.root.join(&e.path),
+            err,
+        })?;
+    }
+    Ok(())
 }
 
 /// The rpm database directories present in a tree (real paths) and the database entry to read.
