@@ -578,3 +578,379 @@ fn sizes_wrap_sparse_files_in_a_rootfs() {
     let r = rechunk(&["plan", "--rootfs", s(&root)], DEADLINE);
     r.assert_error(&[s(&root.join("b")), "4 EiB"]);
 }
+
+// ---- 7. Silent or surprising handling ----------------------------------------------------------
+
+/// A tree whose rpm database path holds `what` instead of a database file.
+fn rpmdb_tree(dir: &Path, what: &dyn Fn(&Path)) -> std::path::PathBuf {
+    let root = small_rootfs(dir);
+    let db_dir = root.join("usr/lib/sysimage/rpm");
+    fs::create_dir_all(&db_dir).unwrap();
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    what(&db_dir.join("rpmdb.sqlite"));
+    root
+}
+
+/// A symlinked or directory rpmdb.sqlite was ignored without a word (every file unpackaged).
+#[test]
+fn silent_rpmdb_sqlite_symlinked_or_a_directory() {
+    type Make = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Make, &str)> = vec![
+        (
+            "to /etc/passwd",
+            Box::new(|p| link(p, "/etc/passwd")),
+            "not an rpm database",
+        ),
+        (
+            "to itself",
+            Box::new(|p| link(p, "rpmdb.sqlite")),
+            "symbolic links",
+        ),
+        (
+            "outside the root",
+            Box::new(|p| link(p, "../../../../../../../../etc/passwd")),
+            "leads out of the root filesystem",
+        ),
+        (
+            "dangling",
+            Box::new(|p| link(p, "nowhere.sqlite")),
+            "leads to nothing in the tree",
+        ),
+        (
+            "a directory",
+            Box::new(|p| fs::create_dir(p).unwrap()),
+            "a directory, not a database file",
+        ),
+    ];
+    for (case, make, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let root = rpmdb_tree(dir.path(), &make);
+        let db = root.join("usr/lib/sysimage/rpm/rpmdb.sqlite");
+        let r = rechunk(&["scan", "--rootfs", s(&root)], DEADLINE);
+        let stderr = r.stderr();
+        assert!(
+            stderr.contains(s(&db)) && stderr.contains(want),
+            "rpmdb.sqlite {case}: expected an error naming it and saying {want:?}: {stderr}"
+        );
+        r.assert_error(&[]);
+        if case == "to /etc/passwd" {
+            continue; // found, and not a database: a format error, as for any such file
+        }
+        // --keep-going reads on without packages, with the same finding as a warning.
+        let r = rechunk(&["scan", "--rootfs", s(&root), "--keep-going"], DEADLINE);
+        r.assert_ok();
+        assert!(r.stdout().contains(want), "{case}: {}", r.stdout());
+    }
+}
+
+/// A database with committed rows still in its WAL: reading it must not leave
+/// `rpmdb.sqlite-shm` (nor change anything) in the tree being scanned.
+#[test]
+fn silent_scan_never_writes_rpmdb_shm_into_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    let db_dir = root.join("usr/lib/sysimage/rpm");
+    fs::create_dir_all(&db_dir).unwrap();
+    let work = dir.path().join("work.sqlite");
+    fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/rpmdb/al2023/rpmdb.sqlite"
+        ),
+        &work,
+    )
+    .unwrap();
+    let conn = rusqlite::Connection::open(&work).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    // rpm's index tables point at Packages; only the row count matters here.
+    conn.pragma_update(None, "foreign_keys", false).unwrap();
+    let before: i64 = conn
+        .query_row("SELECT count(*) FROM Packages", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "DELETE FROM Packages WHERE hnum = (SELECT max(hnum) FROM Packages)",
+        [],
+    )
+    .unwrap();
+    // Copied while the connection is open: the deletion lives in the WAL only.
+    fs::copy(&work, db_dir.join("rpmdb.sqlite")).unwrap();
+    let wal = std::path::PathBuf::from(format!("{}-wal", s(&work)));
+    assert!(
+        fs::metadata(&wal).unwrap().len() > 0,
+        "the WAL holds the change"
+    );
+    fs::copy(&wal, db_dir.join("rpmdb.sqlite-wal")).unwrap();
+    drop(conn);
+    let listing = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let names = listing(&db_dir);
+    let r = rechunk(&["scan", "--json", "--rootfs", s(&root)], DEADLINE);
+    r.assert_ok();
+    assert_eq!(listing(&db_dir), names, "scan wrote into the input tree");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        v["packages"].as_array().unwrap().len() as i64,
+        before - 1,
+        "the WAL's deletion is seen"
+    );
+}
+
+/// xattr names holding `=` came back corrupted (the PAX record splits at the first `=`).
+#[test]
+fn silent_xattr_name_with_equals_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    let file = root.join("usr/bin/hello");
+    let c = std::ffi::CString::new(s(&file)).unwrap();
+    let name = std::ffi::CString::new("user.a=b").unwrap();
+    // SAFETY: valid NUL-terminated strings and a 3-byte value.
+    let set = unsafe { libc::lsetxattr(c.as_ptr(), name.as_ptr(), b"val".as_ptr().cast(), 3, 0) };
+    if set != 0 {
+        eprintln!("user xattrs not supported here: skipping");
+        return;
+    }
+    let out = dir.path().join("out.oci");
+    let r = rechunk(
+        &[
+            "--rootfs",
+            s(&root),
+            "--output",
+            &format!("oci:{}", s(&out)),
+        ],
+        DEADLINE,
+    );
+    r.assert_error(&[s(&file), "\"user.a=b\"", "'='"]);
+    assert!(!out.exists());
+}
+
+/// Pre-1970 mtimes were written as 0 (the ustar field cannot hold a negative number).
+#[test]
+fn silent_pre_1970_mtime_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    let file = root.join("usr/bin/hello");
+    let old = std::time::UNIX_EPOCH - std::time::Duration::from_secs(86_400 * 365);
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = dir.path().join("out.oci");
+    rechunk(
+        &[
+            "--rootfs",
+            s(&root),
+            "--output",
+            &format!("oci:{}:v1", s(&out)),
+        ],
+        DEADLINE,
+    )
+    .assert_ok();
+    let bundle = dir.path().join("bundle");
+    let unpacked = std::process::Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:v1", s(&out))])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        unpacked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpacked.stderr)
+    );
+    use std::os::unix::fs::MetadataExt;
+    let mtime = fs::metadata(bundle.join("rootfs/usr/bin/hello"))
+        .unwrap()
+        .mtime();
+    assert_eq!(mtime, -86_400 * 365);
+    // And read back by our own reader, the image gives the same tree again.
+    let again = dir.path().join("again.oci");
+    rechunk(
+        &[
+            "--from",
+            &format!("oci:{}:v1", s(&out)),
+            "--output",
+            &format!("oci:{}:v1", s(&again)),
+        ],
+        DEADLINE,
+    )
+    .assert_ok();
+    let digests = |l: &Path| {
+        let (m, _) = manifest_and_config(l);
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(m).unwrap()).unwrap();
+        v["layers"].clone()
+    };
+    assert_eq!(digests(&out), digests(&again));
+}
+
+/// `--label dev.rechunk.plan=…` replaced our own label (and broke `--previous`).
+#[test]
+fn silent_label_overriding_our_own_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    for key in ["dev.rechunk.plan", "dev.rechunk.components"] {
+        let out = dir.path().join("out.oci");
+        let r = rechunk(
+            &[
+                "--rootfs",
+                s(&root),
+                "--output",
+                &format!("oci:{}", s(&out)),
+                "--label",
+                &format!("{key}=mine"),
+            ],
+            DEADLINE,
+        );
+        r.assert_error(&[&format!("--label {key}"), "rechunk sets this label itself"]);
+        assert!(!out.exists());
+    }
+}
+
+/// File names and config strings with terminal escape codes were printed raw.
+#[test]
+fn silent_terminal_escapes_in_names_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = small_rootfs(dir.path());
+    let evil = "\x1b]0;pwned\x07\x1b[31mred";
+    fs::write(root.join("usr/bin").join(evil), b"x").unwrap();
+    let fifo = root.join("usr/bin").join(format!("{evil}.fifo"));
+    mkfifo(&fifo);
+    // An error naming the FIFO, and the table of a scan that leaves it out.
+    let r = rechunk(&["scan", "--rootfs", s(&root)], DEADLINE);
+    r.assert_error(&["\\x1b]0;pwned\\x07\\x1b[31mred.fifo"]);
+    let r = rechunk(
+        &["scan", "--rootfs", s(&root), "--skip-special-files"],
+        DEADLINE,
+    );
+    r.assert_ok();
+    assert!(
+        !r.stdout().contains('\x1b') && !r.stderr().contains('\x1b'),
+        "{}",
+        r.stdout()
+    );
+    assert!(r.stdout().contains("\\x1b[31mred.fifo"), "{}", r.stdout());
+    // A config whose labels carry escapes, shown by inspect and changelog.
+    let config = dir.path().join("config.json");
+    let labels = serde_json::json!({
+        "org.opencontainers.image.version": format!("{evil}v1"),
+        "dev.hhd.rechunk.info": serde_json::json!({"version": 2, "layers": [[format!("pkg{evil}")]],
+            "packages": {format!("pkg{evil}"): format!("1-1{evil}")}}).to_string(),
+    });
+    fs::write(
+        &config,
+        serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": []}})
+        .to_string(),
+    )
+    .unwrap();
+    for args in [
+        vec!["inspect", s(&config)],
+        vec!["changelog", s(&config), s(&config)],
+    ] {
+        let r = rechunk(&args, DEADLINE);
+        r.assert_ok();
+        assert!(
+            !r.stdout().contains('\x1b') && !r.stdout().contains('\x07'),
+            "{args:?}: {}",
+            r.stdout()
+        );
+    }
+}
+
+/// A 5 MB label was echoed whole in an error.
+#[test]
+fn silent_huge_label_is_cut_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let huge = "x".repeat(5 << 20);
+    let hhd = serde_json::json!({"version": 2, "layers": [{ "not": huge }]}).to_string();
+    fs::write(
+        &config,
+        serde_json::json!({"architecture": "amd64", "os": "linux",
+            "config": {"Labels": {"dev.hhd.rechunk.info": hhd}},
+            "rootfs": {"type": "layers", "diff_ids": []}})
+        .to_string(),
+    )
+    .unwrap();
+    let root = small_rootfs(dir.path());
+    let r = rechunk(
+        &[
+            "--rootfs",
+            s(&root),
+            "--output",
+            &format!("oci:{}", s(&dir.path().join("out.oci"))),
+            "--previous",
+            s(&config),
+        ],
+        DEADLINE,
+    );
+    r.assert_error(&["dev.hhd.rechunk.info", "bytes)"]);
+    assert!(
+        r.stderr().len() < 2000,
+        "{} bytes of error",
+        r.stderr().len()
+    );
+}
+
+/// A gzip-bombed contentmeta (9 MB → 2.1 GB) was decompressed whole; now it stops at the cap.
+#[test]
+fn silent_gzip_bombed_contentmeta_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("contentmeta.json.gz");
+    // 300 MiB of JSON whitespace, compressed to about 300 KiB.
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c {} /dev/zero | tr '\\0' ' ' | gzip -1 > '{}'",
+            300u64 << 20,
+            s(&bomb)
+        ))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert!(fs::metadata(&bomb).unwrap().len() < 4 << 20);
+    let r = rechunk(&["plan", "--contentmeta", s(&bomb)], DEADLINE);
+    r.assert_error(&[
+        s(&bomb),
+        "more than the 256 MiB limit for decompressed contentmeta",
+    ]);
+}
+
+/// `compare --json | head -1` panicked on the broken pipe (exit 101) while the other commands
+/// handle it.
+#[test]
+fn silent_compare_json_into_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.csv");
+    fs::write(
+        &history,
+        "version,date,component,evr,size\nv1,2024-01-01,a,1,10\nv2,2024-01-02,a,2,10\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rechunk"))
+        .args(["compare", "--json", "--no-sweep", "--history"])
+        .arg(&history)
+        .arg("--output")
+        .arg(dir.path().join("reports"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before anything is written: every write gets EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

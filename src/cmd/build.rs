@@ -95,6 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
     let params = args.params.iter().cloned().collect();
     let jobs = capped_jobs(args.jobs)?;
+    for (key, _) in &args.labels {
+        if let Err(why) = rechunk_oci::check_user_label(key) {
+            bail!("--label {key}: {why}");
+        }
+    }
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
     }

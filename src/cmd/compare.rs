@@ -8,6 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rechunk_model::History;
 use rechunk_sim::{contenders, simulate, Client, SimConfig, Sweep};
 
+use super::common::print_stdout;
+
 /// Budgets the default run sweeps so the budget plot is not empty.
 const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
 
@@ -114,18 +116,24 @@ pub fn run(args: Args) -> Result<()> {
         &mut staged,
     )?);
     rechunk_reports::commit(staged)?;
+    // A closed pipe (`| head -1`) is not an error, as for every other command.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&written.rows)?);
+        print_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&written.rows)?
+        ))
     } else {
-        print!("{}", written.summary);
         let files: Vec<String> = written
             .files
             .iter()
             .map(|f| f.display().to_string())
             .collect();
-        println!("\nwrote {}", files.join(", "));
+        print_stdout(&format!(
+            "{}\nwrote {}\n",
+            written.summary,
+            files.join(", ")
+        ))
     }
-    Ok(())
 }
 
 /// `attribution.csv` in `dir`: which component changes triggered each fetched layer.

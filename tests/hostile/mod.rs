@@ -83,6 +83,18 @@ pub fn bounded(cmd: &mut Command, deadline: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting rechunk");
+    // Drained as they come, so a child writing much never blocks on a full pipe.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let stderr = drain(child.stderr.take().map(|r| Box::new(r) as _));
     let start = Instant::now();
     let mut timed_out = false;
     while child.try_wait().expect("waiting for rechunk").is_none() {
@@ -93,9 +105,12 @@ pub fn bounded(cmd: &mut Command, deadline: Duration) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child
-        .wait_with_output()
-        .expect("collecting rechunk's output");
+    let status = child.wait().expect("waiting for rechunk");
+    let out = Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
     Run { out, timed_out }
 }
 

@@ -34,7 +34,9 @@ mod source;
 mod write;
 
 pub use compression::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
-pub use config::{host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL};
+pub use config::{
+    check_user_label, host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL, OWN_LABELS,
+};
 pub use diff::image_diff;
 pub use error::{Error, Result};
 pub use inventory::{

@@ -292,6 +292,16 @@ impl Walk<'_> {
                 return self.fail_or_skip(&rel, err);
             }
         };
+        if let Some((name, _)) = xattrs
+            .iter()
+            .find(|(n, _)| !rechunk_tree::xattr_name_fits_tar(n))
+        {
+            let err = Error::XattrName {
+                path: self.full(&rel),
+                name: name.to_string_lossy().into_owned(),
+            };
+            return self.fail_or_skip(&rel, err);
+        }
         if xattrs.iter().any(|(n, _)| n == belongs::SKIP_XATTR) {
             self.skip(&rel, SkipReason::SkipXattr);
             return Ok(Visit::Skip);
