@@ -1,7 +1,9 @@
-//! `rechunk build` when things go wrong while the image is being written: the destination's
-//! filesystem fills up, or the user presses Ctrl-C. Either way the binary exits non-zero with a
-//! message saying what happened and where, and leaves nothing at the destination: no image, no
-//! staging directory, no half-written archive.
+//! `rechunk build` (and `compare`'s reports) when things go wrong while the output is being
+//! written: the destination's filesystem fills up, it is read-only, the user presses Ctrl-C,
+//! the process is killed. Each time the binary exits non-zero with a message saying what
+//! happened and where (but for `kill -9`, which gives it no chance), the destination is left
+//! as it was (no image, no staging directory, no half-written archive or report), and a rerun
+//! succeeds.
 //!
 //! A full disk is a small tmpfs mounted over the destination's parent (we run as root here and
 //! in CI). Where `mount` is refused (an unprivileged container), the same failure is produced
@@ -56,6 +58,19 @@ impl Limit {
         match self {
             Limit::Tmpfs(_) => "No space left on device",
             Limit::FileSize(_) => "File too large",
+        }
+    }
+
+    /// Gives the destination room again, for the rerun: the tmpfs is grown; a file size
+    /// limit is simply not applied to the rerun.
+    fn lift(&self) {
+        if let Limit::Tmpfs(dir) = self {
+            let grown = Command::new("mount")
+                .args(["-o", "remount,size=256m"])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(grown, "remounting {dir:?} larger");
         }
     }
 
@@ -135,6 +150,16 @@ fn rechunk(root: &Path, output: &str, extra: &[&str]) -> Command {
     cmd
 }
 
+fn assert_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -173,14 +198,14 @@ fn full_disk_while_writing_layers_leaves_nothing() {
     let dest = work.path().join("dest");
     fs::create_dir(&dest).unwrap();
     let limit = Limit::on(&dest, MIB, MIB);
-    let mut cmd = rechunk(
-        &root,
-        &format!("oci:{}", dest.join("img").display()),
-        &["--compression", "none"],
-    );
+    let output = format!("oci:{}", dest.join("img").display());
+    let mut cmd = rechunk(&root, &output, &["--compression", "none"]);
     limit.apply(&mut cmd);
     let out = cmd.output().unwrap();
     assert_failed_cleanly(&out, &dest, &limit);
+    limit.lift();
+    assert_ok(&mut rechunk(&root, &output, &["--compression", "none"]));
+    assert_eq!(names_in(&dest), ["img"]);
 }
 
 /// The layers fit, the archive made of them does not (it is written next to the staging
@@ -194,11 +219,8 @@ fn full_disk_while_writing_the_archive_leaves_nothing() {
     // tmpfs: 5 MiB of blobs fit in 8, their 5 MiB archive does not; RLIMIT_FSIZE is per file:
     // each blob (≤ 3 MiB) fits in 4, the archive does not.
     let limit = Limit::on(&dest, 8 * MIB, 4 * MIB);
-    let mut cmd = rechunk(
-        &root,
-        &format!("oci-archive:{}", dest.join("img.tar").display()),
-        &["--compression", "none"],
-    );
+    let output = format!("oci-archive:{}", dest.join("img.tar").display());
+    let mut cmd = rechunk(&root, &output, &["--compression", "none"]);
     limit.apply(&mut cmd);
     let out = cmd.output().unwrap();
     assert_failed_cleanly(&out, &dest, &limit);
@@ -208,6 +230,9 @@ fn full_disk_while_writing_the_archive_leaves_nothing() {
         "[{}] expected to fail on the archive, not a layer: {stderr}",
         limit.describe()
     );
+    limit.lift();
+    assert_ok(&mut rechunk(&root, &output, &["--compression", "none"]));
+    assert_eq!(names_in(&dest), ["img.tar"]);
 }
 
 /// A build of two 8 MiB layers at zstd level 19 (seconds of work), started and waited for
@@ -338,4 +363,187 @@ fn interrupts_jobs_100000_is_capped_and_sigterm_honoured() {
         stderr.contains("--jobs 100000 is more than"),
         "the cap is said: {stderr}"
     );
+}
+
+/// Name → content of every file under `dir` (recursively), to compare before and after.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The reports of `compare` do not fit: the error names the report being written and the
+/// cause, the previous reports stay whole (all are renamed into place only once all are
+/// written), and a rerun with room succeeds.
+#[test]
+fn full_disk_while_writing_the_reports_keeps_the_previous_ones() {
+    let work = tempfile::tempdir().unwrap();
+    let reports = work.path().join("reports");
+    fs::create_dir(&reports).unwrap();
+    let compare = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rechunk"));
+        cmd.args([
+            "compare",
+            "--strategies",
+            "single",
+            "--to-version",
+            "6bd4b0d8",
+        ])
+        .arg("--output")
+        .arg(&reports);
+        cmd
+    };
+    // The first run's reports, a little over 1 MiB in all (attribution.csv is most of it).
+    assert_ok(&mut compare());
+    let before = snapshot(&reports);
+    let size: u64 = before.iter().map(|(_, c)| c.len() as u64).sum();
+    // Room for the previous reports plus a part of new ones.
+    let limit = Limit::on(
+        &reports,
+        size as usize + size as usize / 2,
+        size as usize / 3,
+    );
+    if let Limit::Tmpfs(_) = limit {
+        // The mount hid the first reports: write them again inside it.
+        assert_ok(&mut compare());
+    }
+    let before = snapshot(&reports);
+    let mut cmd = compare();
+    limit.apply(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let how = limit.describe();
+    assert_eq!(out.status.code(), Some(1), "[{how}] {stderr}");
+    assert!(
+        stderr.contains(&format!("writing {}/", reports.display()))
+            && stderr.contains(limit.cause()),
+        "[{how}] the error names the report and the cause: {stderr}"
+    );
+    assert_eq!(
+        snapshot(&reports),
+        before,
+        "[{how}] the previous reports changed"
+    );
+    limit.lift();
+    assert_ok(&mut compare());
+}
+
+/// `kill -9` in the middle of a build into an existing layout: the layout keeps its image, the
+/// staging directory left behind is removed by the next run into the same place (it holds no
+/// lock any more), and that run succeeds.
+#[test]
+fn sigkill_mid_build_then_a_rerun_into_the_same_destination() {
+    let work = tempfile::tempdir().unwrap();
+    let root = tree(work.path(), &[8 * MIB, 8 * MIB]);
+    let dest = work.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let layout = dest.join("img");
+    let v1 = format!("oci:{}:v1", layout.display());
+    assert_ok(&mut rechunk(&root, &v1, &["--compression", "none"]));
+    let before = snapshot(&layout);
+    fs::write(root.join("usr/lib/new"), b"v2").unwrap();
+    let v2 = format!("oci:{}:v2", layout.display());
+    let mut child = rechunk(&root, &v2, &["--compression", "zstd:19", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let staging = loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        let found = names_in(&dest)
+            .into_iter()
+            .find(|n| n.starts_with(".img.rechunk-"))
+            .map(|n| dest.join(n))
+            .filter(|s| fs::read_dir(s.join("blobs/sha256")).is_ok_and(|mut d| d.next().is_some()));
+        if let Some(s) = found {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(snapshot(&layout), before, "the layout changed");
+    assert!(staging.exists(), "kill -9 leaves its staging directory");
+    // As if the kill had been a while ago (a dead run's directory is only reclaimed once it
+    // is a minute old: one created an instant ago may not be locked yet).
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    fs::File::open(&staging).unwrap().set_modified(old).unwrap();
+    assert_ok(&mut rechunk(&root, &v2, &["--compression", "none"]));
+    assert!(
+        !staging.exists(),
+        "the dead run's staging directory was not reclaimed"
+    );
+    assert_eq!(names_in(&dest), ["img"]);
+    let index = fs::read_to_string(layout.join("index.json")).unwrap();
+    assert!(
+        index.contains("\"v1\"") && index.contains("\"v2\""),
+        "{index}"
+    );
+}
+
+/// A read-only destination: a clear error before anything is written, nothing changed, and
+/// the rerun once it is writable succeeds.
+#[test]
+fn read_only_destination() {
+    let work = tempfile::tempdir().unwrap();
+    let root = tree(work.path(), &[MIB]);
+    let dest = work.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+        .arg(&dest)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs (not root): skipping");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&dest);
+    let layout = dest.join("img");
+    let v1 = format!("oci:{}:v1", layout.display());
+    assert_ok(&mut rechunk(&root, &v1, &[]));
+    let before = snapshot(&dest);
+    let remount = |how: &str| {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(&dest)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount {how}");
+    };
+    remount("ro");
+    let v2 = format!("oci:{}:v2", layout.display());
+    let out = rechunk(&root, &v2, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&dest.display().to_string()) && stderr.contains("Read-only file system"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&dest), before);
+    remount("rw");
+    assert_ok(&mut rechunk(&root, &v2, &[]));
 }

@@ -4,7 +4,7 @@
 //! - holds an exclusive `flock` on itself for as long as it exists, which the kernel releases
 //!   when the process dies, even by `kill -9`. The next [`ScratchDir::new_in`] /
 //!   [`ScratchFile::new_in`] with the same prefix in the same directory removes the siblings
-//!   whose lock is free (and that have not changed for [`STALE_AFTER`], so a sibling created an
+//!   whose lock is free (and whose mtime is [`STALE_AFTER`] old, so a sibling created an
 //!   instant ago and not locked yet is left alone): an interrupted run leaves nothing behind
 //!   for long. A filesystem without `flock` keeps them (nothing is removed that cannot be shown
 //!   to be dead).
@@ -234,8 +234,8 @@ fn is_stale(path: &Path, after: Duration) -> bool {
     ) {
         return false;
     }
-    let changed = SystemTime::UNIX_EPOCH
-        + Duration::from_secs(u64::try_from(st.st_ctime.max(st.st_mtime)).unwrap_or(0));
+    let changed =
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(st.st_mtime).unwrap_or(0));
     let old = SystemTime::now()
         .duration_since(changed)
         .is_ok_and(|age| age >= after);
