@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it on a fresh Debian machine: installs the real tools the
 # tests check against (rpm, umoci, skopeo, ostree, pigz, zstd, and a real SELinux policy with
-# matchpathcon), then fmt, clippy and every test.
+# matchpathcon), then fmt, clippy and every test, then each fuzz target briefly
+# (scripts/fuzz.sh; FUZZ_SECONDS per target, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +19,5 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked
+echo "==> fuzz targets"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

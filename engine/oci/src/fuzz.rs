@@ -33,11 +33,13 @@ pub fn image_json(data: &[u8]) -> Result<ImageInfo> {
     Ok(info)
 }
 
-/// Our plan label, `ostree.components`, hhd-dev/rechunk's label, our components label.
+/// Our plan label, `ostree.components`, hhd-dev/rechunk's label, our components label. The
+/// snapshot reader rightly refuses an image naming no components (`images:` needs them), so
+/// only its not panicking counts.
 fn read_labels(info: &ImageInfo) -> Result<()> {
     previous_plan(info)?;
     image_inventory(info)?;
-    image_snapshot(info)?;
+    let _ = image_snapshot(info);
     image_diff(info, info);
     Ok(())
 }
