@@ -954,3 +954,23 @@ fn silent_compare_json_into_a_closed_pipe() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A manifest file whose config claims u64::MAX bytes: `diff` added it to the manifest's own
+/// size (a debug build panicked on the overflow).
+#[test]
+fn sizes_wrap_manifest_config_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.json");
+    fs::write(
+        &manifest,
+        serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": format!("sha256:{}", "c".repeat(64)), "size": u64::MAX},
+            "layers": []})
+        .to_string(),
+    )
+    .unwrap();
+    let r = rechunk(&["diff", s(&manifest), s(&manifest)], DEADLINE);
+    r.assert_error(&[s(&manifest), "the config's size", "4 EiB"]);
+}

@@ -372,7 +372,13 @@ pub(crate) fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<ImageInfo> {
         let mut image = image_from_manifest(&manifest, source);
         check_layer_sizes(&image, path)?;
         image.manifest_digest = Some(format!("sha256:{}", sha256_hex(bytes)));
-        image.metadata_bytes = bytes.len() as u64 + manifest.config().size();
+        // The config's size is the manifest's word for it: bounded like any input size.
+        let mut metadata = SizeTotal::default();
+        metadata
+            .add(bytes.len() as u64)
+            .and_then(|_| metadata.add(manifest.config().size()))
+            .map_err(|e| Error::invalid(path, format!("the config's size: {e}")))?;
+        image.metadata_bytes = metadata.get();
         return Ok(image);
     }
     if v.get("LayersData").is_some() || v.get("Labels").is_some() {
