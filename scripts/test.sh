@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it on a fresh Debian machine: installs the real tools the
 # tests check against (rpm, umoci, skopeo, ostree, pigz, zstd, and a real SELinux policy with
 # matchpathcon) and libostree-dev for the `ostree` feature, then fmt, clippy and every test;
-# last, the feature's own clippy and tests (reading ostree repositories links libostree, which
-# the default build does not).
+# then the feature's own clippy and tests (reading ostree repositories links libostree, which
+# the default build does not); last, each fuzz target briefly (scripts/fuzz.sh; FUZZ_SECONDS
+# per target, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,5 @@ cargo clippy -p rechunk -p rechunk-ostree --all-targets --locked \
 echo "==> cargo test, feature ostree"
 cargo test --locked -p rechunk-ostree --features libostree --test read_repo
 cargo test --locked -p rechunk --features ostree --test ostree_input
+echo "==> fuzz targets"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

@@ -10,8 +10,9 @@ use anyhow::{bail, Context};
 use rechunk_model::PLAN_RECORD_VERSION;
 use rechunk_model::{ChangeHistory, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
-    build_image, build_ostree_image, component_versions, default_tmpdir, interrupt, open_image,
-    ostree_rules, previous_plan, BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
+    build_image, build_ostree_image, component_versions, default_tmpdir, interrupt, jobs,
+    open_image, ostree_rules, previous_plan, BuildRequest, Compression, ImageRef, PreviousPlan,
+    Progress,
 };
 use rechunk_strategies::parse_param;
 use serde_json::Value;
@@ -61,7 +62,8 @@ pub struct Args {
     /// Layer compression: gzip[:LEVEL] (0-9, default 6), zstd[:LEVEL] (1-22, default 3), none.
     #[arg(long, default_value = "gzip", value_parser = parse_compression)]
     pub compression: Compression,
-    /// Layers written in parallel [default: number of CPUs]. The output does not depend on it.
+    /// Layers written in parallel [default: number of CPUs; at most 4 per CPU and 256]. The
+    /// output does not depend on it.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Config label KEY=VALUE (repeatable); applied after carried-over labels.
@@ -106,11 +108,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_tmpdir(&output));
     let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
     let params = args.params.iter().cloned().collect();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
+    let jobs = capped_jobs(args.jobs)?;
+    for (key, _) in &args.labels {
+        if let Err(why) = rechunk_oci::check_user_label(key) {
+            bail!("--label {key}: {why}");
+        }
     }
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
@@ -296,6 +298,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--jobs` (default: the CPUs), at most [`jobs::max_jobs`] with a warning.
+fn capped_jobs(requested: Option<usize>) -> anyhow::Result<usize> {
+    let max = jobs::max_jobs();
+    match requested {
+        None => Ok(jobs::cpus().min(max)),
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(n) if n > max => {
+            tracing::warn!(
+                "--jobs {n} is more than {max} ({} per CPU on {} CPUs, at most {}): using {max}",
+                jobs::JOBS_PER_CPU,
+                jobs::cpus(),
+                jobs::MAX_JOBS
+            );
+            Ok(max)
+        }
+        Some(n) => Ok(n),
+    }
+}
+
 /// The change history to plan with: the previous record's, or (for formats that only know
 /// versions) one seeded with the previous image's versions; then this build observed.
 fn history_with(
@@ -358,7 +379,13 @@ fn read_config(s: &str) -> anyhow::Result<Value> {
             .config
             .with_context(|| format!("{reference} has no image config"));
     }
-    let bytes = std::fs::read(s).with_context(|| format!("reading {s}"))?;
+    let bytes = rechunk_fsio::read_capped(
+        std::path::Path::new(s),
+        rechunk_fsio::Links::Follow,
+        rechunk_oci::MAX_JSON_BLOB,
+        "an image config",
+    )
+    .with_context(|| format!("reading {s}"))?;
     let v: Value = serde_json::from_slice(&bytes).with_context(|| format!("parsing {s}"))?;
     if !v.is_object() {
         bail!("{s}: an image config must be a JSON object");

@@ -6,7 +6,6 @@
 //! never a layer blob), histories through the simulator's replay; the model, the rules and the
 //! rendering are `rechunk_changelog`'s.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -19,6 +18,9 @@ use rechunk_sim::{replay_images, Contender};
 use rechunk_strategies::{by_name, parse_param, Params};
 
 use super::common::{load_input, print_stdout, Input, LoadArgs};
+
+/// Largest `--template` read.
+const MAX_TEMPLATE: u64 = 16 << 20;
 
 /// The image version label a release is usually known by.
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
@@ -92,14 +94,25 @@ fn parse_major(spec: &str) -> Result<MajorSpec, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C removes a staged --output file (the previous one stays) and exits.
+    rechunk_oci::interrupt::install_exit_handlers();
     // Read the template first: a bad path should fail before any image is opened.
-    let template = match &args.template {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading template {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let template =
+        match &args.template {
+            Some(path) => {
+                let bytes = rechunk_fsio::read_capped(
+                    path,
+                    rechunk_fsio::Links::Follow,
+                    MAX_TEMPLATE,
+                    "a template",
+                )
+                .with_context(|| format!("reading template {}", path.display()))?;
+                Some(String::from_utf8(bytes).with_context(|| {
+                    format!("reading template {}: not UTF-8 text", path.display())
+                })?)
+            }
+            None => None,
+        };
     let major = if args.no_major {
         Vec::new()
     } else if args.major.is_empty() {
@@ -368,33 +381,9 @@ fn position(history: &History, id: &str) -> Result<usize> {
         })
 }
 
-/// Writes `text` next to `path` and renames it into place, so a reader never sees half a file
-/// and a failure leaves the old one.
+/// Writes `text` next to `path` and renames it into place, so a reader never sees half a file,
+/// a failure leaves the old one, and a symlink or device node at `path` is refused.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("--output {}: not a file name", path.display()))?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let staged = dir.join(format!(
-        ".{}.rechunk-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staged)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&staged, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&staged);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    rechunk_fsio::write_atomically(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

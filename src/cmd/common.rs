@@ -344,9 +344,12 @@ pub fn build_date() -> Result<Timestamp> {
     }))
 }
 
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+/// Writes `text` to stdout with control characters other than newlines and tabs escaped
+/// (names and labels come from the input: a file name must not drive the terminal; JSON has
+/// none raw); a closed pipe (`| head`) is not an error.
 pub fn print_stdout(text: &str) -> Result<()> {
     use std::io::Write;
+    let text = rechunk_fsio::shown::escape_keep_lines(text);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -8,6 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rechunk_model::History;
 use rechunk_sim::{contenders, simulate, Client, SimConfig, Sweep};
 
+use super::common::print_stdout;
+
 /// Budgets the default run sweeps so the budget plot is not empty.
 const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
 
@@ -66,6 +68,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C removes the reports staged so far (the previous ones stay) and exits.
+    rechunk_oci::interrupt::install_exit_handlers();
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
     }
@@ -100,38 +104,50 @@ pub fn run(args: Args) -> Result<()> {
     let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
-    let mut written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
-    written.files.push(write_attribution(
+    // Every report is staged first and renamed into place together: a failure (a full disk, a
+    // symlink planted at a report's name) leaves the previous reports as they were.
+    let mut staged = rechunk_fsio::StagedSet::new();
+    let mut written =
+        rechunk_reports::stage_all(&sim, &clients, args.max_layers, &args.output, &mut staged)?;
+    written.files.push(stage_attribution(
         &sim,
         &history,
         args.max_layers,
         &args.output,
+        &mut staged,
     )?);
+    rechunk_reports::commit(staged)?;
+    // A closed pipe (`| head -1`) is not an error, as for every other command.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&written.rows)?);
+        print_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&written.rows)?
+        ))
     } else {
-        print!("{}", written.summary);
         let files: Vec<String> = written
             .files
             .iter()
             .map(|f| f.display().to_string())
             .collect();
-        println!("\nwrote {}", files.join(", "));
+        print_stdout(&format!(
+            "{}\nwrote {}\n",
+            written.summary,
+            files.join(", ")
+        ))
     }
-    Ok(())
 }
 
 /// `attribution.csv` in `dir`: which component changes triggered each fetched layer.
-fn write_attribution(
+fn stage_attribution(
     sim: &rechunk_sim::Simulation,
     history: &History,
     budget: usize,
     dir: &std::path::Path,
+    staged: &mut rechunk_fsio::StagedSet,
 ) -> Result<PathBuf> {
     let path = dir.join("attribution.csv");
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    rechunk_reports::attribution_csv::write(sim, history, budget, std::io::BufWriter::new(file))
+    let file = rechunk_reports::stage(staged, &path)?;
+    rechunk_reports::attribution_csv::write(sim, history, budget, file)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
@@ -158,16 +174,28 @@ pub(crate) fn open_history(spec: &str) -> Result<History> {
     }
     // Stable: images with equal (or unknown) creation dates keep the order given.
     snapshots.sort_by_key(|s| s.date);
-    Ok(History {
+    let history = History {
         name: "images".to_string(),
         snapshots,
-    })
+    };
+    if let Err((v, c, e)) = history.check_sizes() {
+        let s = &history.snapshots[v];
+        bail!(
+            "image {}, component {:?}: over all the images, {e}",
+            s.id,
+            s.components[c].name
+        );
+    }
+    Ok(history)
 }
 
+/// `--export-history`: staged and renamed, never written through a symlink.
 fn export(history: &History, path: &std::path::Path) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    rechunk_datasets::generic::write(history, std::io::BufWriter::new(file))
+    let mut file = rechunk_fsio::StagedFile::create(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    rechunk_datasets::generic::write(history, &mut file)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.commit()
         .with_context(|| format!("writing {}", path.display()))
 }
 

@@ -2,7 +2,7 @@
 //!
 //! One fixed format so that the same entries always give the same bytes: POSIX ustar headers,
 //! PAX extended headers only where ustar cannot say it (long paths and link targets, xattrs as
-//! `SCHILY.xattr.NAME`), numeric uid/gid with empty user and group names, zero device numbers,
+//! `SCHILY.xattr.NAME`, mtimes before 1970 or after 2242), numeric uid/gid with empty user and group names, zero device numbers,
 //! no atime/ctime, directories with a trailing `/`. What goes into each header (mode, owner,
 //! mtime, xattrs, hardlinks) is decided by [`rechunk_tree::WriteRules`], the rules the
 //! component versions hash too; this module only encodes it.
@@ -20,6 +20,8 @@ use crate::interrupt;
 use crate::{Error, Result};
 
 const BLOCK: usize = 512;
+/// The largest mtime ustar's 12-byte octal field holds.
+const USTAR_MAX_MTIME: i64 = 0o77777777777;
 
 /// What a layer is written from and with.
 #[derive(Clone, Copy)]
@@ -208,11 +210,28 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
             );
         }
         for (name, value) in &w.xattrs {
+            if !rechunk_tree::xattr_name_fits_tar(name) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "extended attribute name {:?} holds '=' (or is empty): a tar PAX record \
+                         cannot carry it unambiguously",
+                        name
+                    ),
+                ));
+            }
             let mut key = b"SCHILY.xattr.".to_vec();
             key.extend_from_slice(name.as_bytes());
             pax_record(&mut pax, &key, value);
         }
-        let mtime = w.mtime.max(0) as u64;
+        // ustar's field holds 0 ..= 8^11 − 1 seconds; an mtime outside (before 1970, after
+        // 2242) goes in a PAX record, which readers prefer, as GNU tar and Go's archive/tar do.
+        let mtime = if (0..=USTAR_MAX_MTIME).contains(&w.mtime) {
+            w.mtime as u64
+        } else {
+            pax_record(&mut pax, b"mtime", w.mtime.to_string().as_bytes());
+            w.mtime.clamp(0, USTAR_MAX_MTIME) as u64
+        };
         if !pax.is_empty() {
             let mut x = Header::new_ustar();
             let mut name = b"PaxHeaders/".to_vec();

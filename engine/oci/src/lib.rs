@@ -19,9 +19,12 @@ mod compression;
 mod config;
 mod diff;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod hashing;
 pub mod interrupt;
 mod inventory;
+pub mod jobs;
 mod json;
 mod layer_tar;
 mod layout;
@@ -34,7 +37,9 @@ mod source;
 mod write;
 
 pub use compression::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
-pub use config::{host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL};
+pub use config::{
+    check_user_label, host_architecture, ComponentMeta, BOOTC_LABEL, COMPONENTS_LABEL, OWN_LABELS,
+};
 pub use diff::image_diff;
 pub use error::{Error, Result};
 pub use inventory::{
@@ -45,7 +50,7 @@ pub use ostree_format::{
     OSTREE_COMMIT_LABEL,
 };
 pub use previous::{previous_plan, PreviousFormat, PreviousPlan, HHD_LABEL, OSTREE_COMPONENTS};
-pub use read::{open_image, ImageInfo, LayerInfo};
+pub use read::{open_image, ImageInfo, LayerInfo, MAX_JSON_BLOB};
 pub use reference::{ImageRef, DEFAULT_TAG};
 pub use snapshot::image_snapshot;
 pub use source::{

@@ -100,6 +100,13 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
     if req.jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    if req.jobs > crate::jobs::max_jobs() {
+        return Err(Error::Usage(format!(
+            "--jobs {} is more than {} (see rechunk_oci::jobs)",
+            req.jobs,
+            crate::jobs::max_jobs()
+        )));
+    }
     let assignment = assign(req.tree, req.components, req.owner, req.plan)?;
     let staging = Staging::new(req.output)?;
     // Layers with no owned entry are not emitted (an empty plan layer, or components without
