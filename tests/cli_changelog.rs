@@ -9,29 +9,11 @@ mod fixture;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use fixture::Fixture;
+use fixture::{ok, rechunk, run, Fixture};
 use rpm::{FileOptions, PackageBuilder};
 use serde_json::{json, Value};
-
-fn rechunk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rechunk"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .expect("running rechunk")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = rechunk(args);
-    assert!(
-        out.status.success(),
-        "rechunk {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn json_of(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).expect("JSON output")
@@ -370,15 +352,6 @@ fn two_real_rpm_builds_list_exactly_rpms_changes_and_their_bytes() {
         .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
         .count();
     assert_eq!(Some(rows as u64), diff["layers_fetched"].as_u64(), "{md}");
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Tags `tag` in the umoci layout `layout` as `from` + the tree at `root` (umoci writes a layer

@@ -19,32 +19,13 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use fixture::{differences, scan_tree, Fixture};
+use fixture::{differences, rechunk, run, scan_tree, Fixture};
 use rechunk_ostree::object::{file_header, xattrs_bytes, Checksum, S_IFLNK, S_IFREG};
 use serde_json::Value;
 
-const EPOCH: &str = "1700000000";
 const REPO: &str = "sysroot/ostree/repo/";
-
-fn rechunk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rechunk"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .output()
-        .expect("running rechunk")
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// The standard fixture, made bootable (a kernel where bootc looks for one).
 fn bootable_fixture() -> Fixture {

@@ -6,40 +6,10 @@
 mod fixture;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use fixture::{differences, scan_tree, Fixture};
+use fixture::{differences, ok, rechunk, run, scan_tree, Fixture};
 use serde_json::Value;
-
-const EPOCH: &str = "1700000000";
-
-fn rechunk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rechunk"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .output()
-        .expect("running rechunk")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = rechunk(args);
-    assert!(
-        out.status.success(),
-        "rechunk {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Commits `root` to branch `os` of `repo` (created in `mode` if need be).
 fn commit(repo: &Path, root: &Path, version: &str) -> String {

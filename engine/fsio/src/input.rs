@@ -11,7 +11,7 @@
 //! the cap is checked against the size first (a sparse 2 GB `index.json` is refused before a
 //! byte is read) and again while reading (a file that grows meanwhile).
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, FileType, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -98,11 +98,22 @@ pub fn show_size(cap: u64) -> String {
 }
 
 fn require_regular(meta: &Metadata) -> io::Result<()> {
-    let t = meta.file_type();
-    let what = if t.is_file() {
-        return Ok(());
+    match kind_of(meta.file_type()) {
+        None => Ok(()),
+        Some("a symbolic link") => Err(invalid(
+            "a symbolic link (not followed here), not a regular file",
+        )),
+        Some(what) => Err(invalid(&format!("{what}, not a regular file"))),
+    }
+}
+
+/// What a file that is not a regular file is, in words for an error; `None` for a regular
+/// file. The one wording of every "not a regular file" refusal, input or output.
+pub fn kind_of(t: FileType) -> Option<&'static str> {
+    Some(if t.is_file() {
+        return None;
     } else if t.is_symlink() {
-        "a symbolic link (not followed here)"
+        "a symbolic link"
     } else if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
@@ -115,8 +126,7 @@ fn require_regular(meta: &Metadata) -> io::Result<()> {
         "a socket"
     } else {
         "a special file"
-    };
-    Err(invalid(&format!("{what}, not a regular file")))
+    })
 }
 
 fn too_large(len: u64, cap: u64, what: &str) -> io::Error {

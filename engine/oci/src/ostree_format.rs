@@ -119,14 +119,7 @@ pub fn build_ostree_image(req: &BuildRequest) -> Result<OstreeBuild> {
         layers: emitted.len() + 1,
         bytes: content.saturating_mul(2),
     });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(req.jobs)
-        .thread_name(|i| format!("rechunk-ostree-{i}"))
-        .build()
-        .map_err(|e| {
-            let e = std::io::Error::other(e.to_string());
-            Error::io("starting the layer writer threads for", staging.path(), e)
-        })?;
+    let pool = crate::write::writer_pool(req.jobs, "ostree", &staging)?;
     let failed = AtomicBool::new(false);
     let stop = || interrupt::requested() || failed.load(Ordering::Relaxed);
     let on_bytes = |n| progress(Progress::Content { bytes: n });

@@ -166,14 +166,7 @@ fn write_layers(
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<BuiltLayer>>>> =
         Mutex::new((0..emitted.len()).map(|_| None).collect());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(req.jobs)
-        .thread_name(|i| format!("rechunk-layer-{i}"))
-        .build()
-        .map_err(|e| {
-            let e = std::io::Error::other(e.to_string());
-            Error::io("starting the layer writer threads for", staging.path(), e)
-        })?;
+    let pool = writer_pool(req.jobs, "layer", staging)?;
     // One compressor per thread, reused for every layer the thread writes.
     let compressors = (0..req.jobs.min(emitted.len()))
         .map(|_| req.compression.compressor())
@@ -364,4 +357,21 @@ pub fn component_versions(components: &[Component]) -> BTreeMap<String, String> 
         .iter()
         .map(|c| (c.name.clone(), c.version.clone()))
         .collect()
+}
+
+/// The `jobs` threads that write the layers of one image into `staging` (named
+/// `rechunk-KIND-N`, so a stack dump says which writer they are).
+pub(crate) fn writer_pool(
+    jobs: usize,
+    kind: &'static str,
+    staging: &Staging,
+) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(move |i| format!("rechunk-{kind}-{i}"))
+        .build()
+        .map_err(|e| {
+            let e = std::io::Error::other(e.to_string());
+            Error::io("starting the layer writer threads for", staging.path(), e)
+        })
 }
