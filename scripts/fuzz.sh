@@ -28,9 +28,12 @@ flags=(--sanitizer none --debug-assertions)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 for target in $("${fuzz[@]}" list); do
-    mkdir -p "$work/$target/new" "$work/$target/artifacts"
-    inputs=()
-    for dir in corpus seeds regressions; do
+    mkdir -p "$work/$target/new" "$work/$target/artifacts" "$work/$target/corpus"
+    if [ -f "corpus/$target.tar.gz" ]; then
+        tar -xzf "corpus/$target.tar.gz" -C "$work/$target/corpus"
+    fi
+    inputs=("$work/$target/corpus")
+    for dir in seeds regressions; do
         if [ -d "$dir/$target" ]; then inputs+=("$dir/$target"); fi
     done
     echo "==> fuzz $target (${seconds}s)"
