@@ -2,42 +2,17 @@
 //! same file objects, dirtrees, dirmetas and commit checksum. Needs root (owners,
 //! `security.capability`) and Debian's `ostree` (scripts/test.sh installs it).
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+mod common;
+
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
 
 use rechunk_ostree::gvariant::Value;
 use rechunk_ostree::object::{object_path, Checksum};
 use rechunk_ostree::{build_commit, file_objects, CommitMeta, Hooks};
 use rechunk_rootfs::{scan, DirSource, ScanOptions, WriteRules};
 
-fn ostree(args: &[&str]) -> String {
-    let out = Command::new("ostree")
-        .args(args)
-        .output()
-        .expect("running ostree (Debian package ostree)");
-    assert!(
-        out.status.success(),
-        "ostree {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn set_xattr(path: &Path, name: &str, value: &[u8]) {
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    rustix::fs::lsetxattr(c.as_c_str(), name, value, rustix::fs::XattrFlags::empty())
-        .unwrap_or_else(|e| panic!("setxattr {name} on {}: {e}", path.display()));
-}
+use common::{ostree, set_xattr, write};
 
 /// Owners, modes (setuid, sticky, 0600), xattrs on files and directories, symlinks, empty
 /// files and directories, identical files, a file large enough for 2-byte GVariant offsets in

@@ -3,41 +3,17 @@
 //! mtimes are 0, as in a checkout), in `bare` and `archive` repositories; the commit log and
 //! rpm-ostree's package list metadata. Needs root and Debian's `ostree`.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rechunk_ostree::{commit_log, read_commit, OstreeRef, PackageSource};
 use rechunk_rootfs::{scan, ContentSource, EntryKind, ScanOptions, Tree};
 
-fn ostree(args: &[&str]) -> String {
-    let out = Command::new("ostree")
-        .args(args)
-        .output()
-        .expect("running ostree");
-    assert!(
-        out.status.success(),
-        "ostree {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn write(root: &Path, rel: &str, content: &[u8], mode: u32) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, content).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn set_xattr(path: &Path, name: &str, value: &[u8]) {
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    rustix::fs::lsetxattr(c.as_c_str(), name, value, rustix::fs::XattrFlags::empty()).unwrap();
-}
+use common::{ostree, set_xattr, write};
 
 fn make_tree(root: &Path) {
     std::fs::create_dir_all(root).unwrap();
