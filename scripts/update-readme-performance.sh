@@ -15,6 +15,7 @@ results=(
   "build-layer:cargo bench -p rechunk-bench --bench build"
   "scan:cargo bench -p rechunk-bench --bench scan"
   "load_packages:cargo bench -p rechunk-bench --bench load_packages"
+  "strategies:cargo bench -p rechunk-bench --bench strategies"
 )
 grep -q '<!-- performance:begin -->' README.md || { echo "README.md has no performance markers" >&2; exit 1; }
 section=$(mktemp)

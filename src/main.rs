@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: "reading /x: permission denied".
-            eprintln!("rechunk: error: {err:#}");
+            eprintln!("rechunk: error: {}", shown_error(&format!("{err:#}")));
             ExitCode::from(exit_code(&err))
         }
     }
@@ -102,6 +102,32 @@ fn require_build_inputs(cli: &Cli) {
              (or oci-archive:FILE[:TAG])",
         )
         .exit()
+}
+
+/// Longest error printed whole; the rest is cut in the middle (a value from the input that
+/// slipped into a message whole must not flood the terminal).
+const MAX_ERROR: usize = 16 << 10;
+
+/// An error message as printed: control characters escaped (file names and labels from the
+/// input must not drive the terminal), cut when longer than [`MAX_ERROR`].
+fn shown_error(message: &str) -> String {
+    let escaped = rechunk_fsio::shown::escape_keep_lines(message);
+    if escaped.len() <= MAX_ERROR {
+        return escaped.into_owned();
+    }
+    let cut = |mut i: usize| {
+        while !escaped.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let (head, tail) = (cut(MAX_ERROR / 2), cut(escaped.len() - MAX_ERROR / 4));
+    format!(
+        "{}…({} bytes)…{}",
+        &escaped[..head],
+        message.len(),
+        &escaped[tail..]
+    )
 }
 
 /// 130 (128 + SIGINT, what shells expect) when the user interrupted the run, else 1.

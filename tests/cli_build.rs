@@ -5,30 +5,10 @@ mod fixture;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use fixture::{differences, scan_tree, Fixture};
+use fixture::{differences, ok, rechunk, scan_tree, Fixture, EPOCH};
 use serde_json::Value;
-
-const EPOCH: &str = "1700000000";
-
-fn rechunk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rechunk"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .output()
-        .expect("running rechunk")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = rechunk(args);
-    assert!(
-        out.status.success(),
-        "rechunk {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn inspect(reference: &str) -> Value {
     serde_json::from_str(&ok(&["inspect", "--json", reference])).expect("inspect --json")

@@ -9,29 +9,11 @@ mod fixture;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use fixture::Fixture;
+use fixture::{ok, rechunk, run, Fixture};
 use rpm::{FileOptions, PackageBuilder};
 use serde_json::{json, Value};
-
-fn rechunk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rechunk"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .expect("running rechunk")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = rechunk(args);
-    assert!(
-        out.status.success(),
-        "rechunk {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn json_of(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).expect("JSON output")
@@ -370,6 +352,106 @@ fn two_real_rpm_builds_list_exactly_rpms_changes_and_their_bytes() {
         .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
         .count();
     assert_eq!(Some(rows as u64), diff["layers_fetched"].as_u64(), "{md}");
+}
+
+/// Tags `tag` in the umoci layout `layout` as `from` + the tree at `root` (umoci writes a layer
+/// of the differences, whiteouts included).
+fn umoci_snapshot(layout: &Path, from: &str, tag: &str, root: &Path, work: &Path) {
+    let bundle = work.join(format!("bundle-{tag}"));
+    let image = |t: &str| format!("{}:{t}", layout.display());
+    run(Command::new("umoci")
+        .args(["unpack", "--image", &image(from)])
+        .arg(&bundle));
+    let rootfs = bundle.join("rootfs");
+    std::fs::remove_dir_all(&rootfs).unwrap();
+    run(Command::new("cp").arg("-a").arg(root).arg(&rootfs));
+    run(Command::new("umoci")
+        .args(["repack", "--image", &image(tag)])
+        .arg(&bundle));
+}
+
+/// Images with no labels or annotations at all (umoci's, like a plain `podman build`):
+/// `--read-layers` reads their rpm databases from the layers and lists exactly the changes
+/// `rpm -qa` shows; without it nothing can be listed. The bytes are still `diff`'s.
+#[test]
+fn read_layers_lists_the_packages_of_images_without_labels() {
+    let f = Fixture::empty();
+    let v1_pkgs = [
+        package(&f, "alpha", None, "1.0", "1", 40_000),
+        package(&f, "beta", Some(2), "3.1", "4", 20_000),
+        package(&f, "gamma", None, "5.0", "1", 30_000),
+        package(&f, "delta", None, "1.0", "1", 10_000),
+    ];
+    let paths: Vec<&Path> = v1_pkgs.iter().map(PathBuf::as_path).collect();
+    rpm(&f, &["-i", "--ignorearch"], &paths);
+    let qa1 = rpm_qa(&f);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("umoci");
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    run(Command::new("umoci")
+        .args(["new", "--image"])
+        .arg(format!("{}:base", layout.display())));
+    umoci_snapshot(&layout, "base", "v1", &f.root, work.path());
+
+    let alpha = package(&f, "alpha", None, "1.1", "1", 40_000);
+    rpm(&f, &["-U", "--ignorearch"], &[&alpha]);
+    let gamma = package(&f, "gamma", None, "4.9", "1", 30_000);
+    rpm(&f, &["-U", "--oldpackage", "--ignorearch"], &[&gamma]);
+    rpm(&f, &["-e", "delta"], &[]);
+    let epsilon = package(&f, "epsilon", None, "0.9.0", "1", 5_000);
+    rpm(&f, &["-i", "--ignorearch"], &[&epsilon]);
+    let qa2 = rpm_qa(&f);
+    umoci_snapshot(&layout, "v1", "v2", &f.root, work.path());
+
+    let (v1, v2) = (
+        format!("oci:{}:v1", layout.display()),
+        format!("oci:{}:v2", layout.display()),
+    );
+    let plain = json_of(&["changelog", "--json", &v1, &v2]);
+    assert_eq!(plain["packages_known"], false, "{plain}");
+
+    let tmp = work.path().join("staging");
+    std::fs::create_dir(&tmp).unwrap();
+    let cl = json_of(&[
+        "changelog",
+        "--json",
+        "--read-layers",
+        "--tmpdir",
+        tmp.to_str().unwrap(),
+        &v1,
+        &v2,
+    ]);
+    assert_ne!(cl["packages_known"], false, "{cl}");
+    let listed: BTreeMap<String, String> = cl["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().unwrap().to_string();
+            (name, p["change"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = expected_changes(&qa1, &qa2)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+    assert_eq!(expected.len(), 4, "{expected:?}");
+    assert_eq!(listed, expected);
+    for p in cl["packages"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        if let Some(v) = p["new"]["evr"]["version"].as_str() {
+            assert!(qa2[name].contains(v), "{name}: {v} vs {}", qa2[name]);
+        }
+    }
+    let diff = json_of(&["diff", "--json", &v1, &v2]);
+    assert_eq!(
+        cl["download"]["cost"]["download_bytes"],
+        diff["download_bytes"]
+    );
+    // Nothing is left behind in the staging directory.
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
 
 #[test]

@@ -12,42 +12,13 @@ mod fixture;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use fixture::{differences, scan_tree, Fixture};
+use fixture::{differences, ok, rechunk, run, scan_tree, Fixture, EPOCH};
 use serde_json::Value;
 
-const EPOCH: &str = "1700000000";
 /// An mtime before [`EPOCH`], so it is written as it is (not clamped).
 const OLD: i64 = 1_600_000_000;
-
-fn rechunk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rechunk"))
-        .args(args)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .output()
-        .expect("running rechunk")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = rechunk(args);
-    assert!(
-        out.status.success(),
-        "rechunk {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn umoci(args: &[&str], extra: &[&Path]) {
     run(Command::new("umoci").args(args).args(extra));

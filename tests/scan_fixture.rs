@@ -347,7 +347,10 @@ fn unowned_component_version_tracks_written_mtimes() {
     let f = Fixture::standard();
     let version = |clamp: Option<i64>| {
         let opts = LoadOptions {
-            rules: rechunk_rootfs::WriteRules { clamp_mtime: clamp },
+            rules: rechunk_rootfs::WriteRules {
+                clamp_mtime: clamp,
+                ..Default::default()
+            },
             ..LoadOptions::default()
         };
         let l = load(&f.root, &opts).unwrap();

@@ -17,7 +17,10 @@ use serde_json::Value;
 
 fn load_with(f: &Fixture, clamp_mtime: Option<i64>) -> LoadedRoot {
     let opts = LoadOptions {
-        rules: rechunk_rootfs::WriteRules { clamp_mtime },
+        rules: rechunk_rootfs::WriteRules {
+            clamp_mtime,
+            ..Default::default()
+        },
         ..LoadOptions::default()
     };
     load(&f.root, &opts).expect("fixture loads")

@@ -11,7 +11,7 @@ use rechunk_model::{ChangeHistory, Component, Layer, Plan, PlanRecord, PLAN_RECO
 use rechunk_oci::{build_image, component_versions, BuildRequest, Compression, ImageRef};
 use rechunk_rootfs::{assign_components, ComponentInput};
 use rechunk_rpmdb::{FileFlags, Package, PackageFile, S_IFDIR, S_IFLNK, S_IFREG};
-use rechunk_tree::{Entry, EntryKind, InodeId, MemorySource, Tree, WriteRules};
+use rechunk_tree::{Entry, EntryKind, InodeId, MemorySource, SelinuxMode, Tree, WriteRules};
 
 const MTIME: i64 = 1_700_000_000;
 /// `setcap cap_net_raw=ep` (VFS_CAP_REVISION_2 with the effective flag, bit 13 permitted).
@@ -338,14 +338,17 @@ fn changes() -> Vec<(&'static str, Change)> {
         ("owned directory mode (a parent of other layers)", |i| {
             set(i, "usr/bin", |e| e.mode = 0o750)
         }),
-        ("owned directory label (a parent of other layers)", |i| {
-            set(i, "usr", |e| {
-                e.xattrs.push((
-                    "security.selinux".into(),
-                    b"system_u:object_r:usr_t:s0".to_vec(),
-                ))
-            })
-        }),
+        (
+            "owned directory SELinux label (a parent of other layers)",
+            |i| {
+                set(i, "usr", |e| {
+                    e.xattrs.push((
+                        "security.selinux".into(),
+                        b"system_u:object_r:usr_t:s0".to_vec(),
+                    ))
+                })
+            },
+        ),
         ("package directory owner", |i| {
             set(i, "usr/share/tool", |e| e.uid = 5)
         }),
@@ -405,27 +408,36 @@ fn check(
     moved
 }
 
+/// Under every `--selinux` mode: a label is written (and moves its layer and version) under
+/// `keep`, and is never written under `strip`, the default.
 #[test]
 fn every_field_moves_the_layer_bytes_iff_it_moves_the_version() {
-    let rules = WriteRules::default();
-    let input = base();
-    let before = build(&input, rules);
-    assert_eq!(before.len(), 6, "{before:?}");
-    // The untouched packages are as recorded: pure EVRs.
-    assert_eq!(before["tool"].0, "1.0-1.x86_64");
-    assert_eq!(before["filesystem"].0, "1.0-1.x86_64");
-    for (what, change) in changes() {
-        let mut changed = input.clone();
-        change(&mut changed);
-        let after = build(&changed, rules);
-        let moved = check(what, &before, &after);
-        if what.contains("never written") {
-            assert_eq!(moved, 0, "{what}: {after:?}");
-        } else {
-            assert!(
-                moved > 0,
-                "{what}: no layer changed, the change was not written"
-            );
+    for selinux in [SelinuxMode::Strip, SelinuxMode::Keep] {
+        let rules = WriteRules {
+            selinux,
+            ..WriteRules::default()
+        };
+        let input = base();
+        let before = build(&input, rules);
+        assert_eq!(before.len(), 6, "{before:?}");
+        // The untouched packages are as recorded: pure EVRs.
+        assert_eq!(before["tool"].0, "1.0-1.x86_64");
+        assert_eq!(before["filesystem"].0, "1.0-1.x86_64");
+        for (what, change) in changes() {
+            let mut changed = input.clone();
+            change(&mut changed);
+            let after = build(&changed, rules);
+            let what = format!("{what} ({selinux:?})");
+            let moved = check(&what, &before, &after);
+            let stripped = selinux == SelinuxMode::Strip && what.contains("SELinux label");
+            if what.contains("never written") || stripped {
+                assert_eq!(moved, 0, "{what}: {after:?}");
+            } else {
+                assert!(
+                    moved > 0,
+                    "{what}: no layer changed, the change was not written"
+                );
+            }
         }
     }
 }
@@ -435,6 +447,7 @@ fn every_field_moves_the_layer_bytes_iff_it_moves_the_version() {
 fn clamped_mtimes_move_nothing() {
     let rules = WriteRules {
         clamp_mtime: Some(MTIME - 10),
+        ..WriteRules::default()
     };
     let input = base();
     let before = build(&input, rules);

@@ -48,6 +48,7 @@ fn tree() -> (PathBuf, LoadedRoot) {
         &LoadOptions {
             rules: WriteRules {
                 clamp_mtime: Some(EPOCH),
+                ..WriteRules::default()
             },
             ..LoadOptions::default()
         },
@@ -90,6 +91,7 @@ fn write_one_layer(loaded: &LoadedRoot, plan: &Plan, compression: Compression, o
         created: EPOCH,
         rules: WriteRules {
             clamp_mtime: Some(EPOCH),
+            ..WriteRules::default()
         },
         labels: &[],
         base_config: None,

@@ -7,13 +7,18 @@
 //! `u32::MAX` marks the synthetic components. Older files (FCOS 35) put the NEVRA in `name`
 //! and have no `change_frequency`.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use flate2::read::GzDecoder;
-use rechunk_model::{Component, ComponentKind};
+use rechunk_fsio::{read_to_end_capped, Links};
+use rechunk_model::{Component, ComponentKind, SizeTotal};
 use serde::Deserialize;
+
+/// Largest contentmeta file read (rpm-ostree's for a 3,000-package desktop: about 1 MiB).
+pub const MAX_FILE: u64 = 64 << 20;
+/// Largest contentmeta JSON after decompression: a gzip bomb stops here.
+pub const MAX_JSON: u64 = 256 << 20;
 
 /// Marks components that are not packages (initramfs, unpackaged content).
 const SYNTHETIC_OFFSET: u64 = u32::MAX as u64;
@@ -32,17 +37,17 @@ pub struct ContentMetaEntry {
 
 /// Reads a contentmeta file (plain or gzip JSON) into its entries.
 pub fn read_entries(path: &Path) -> Result<Vec<ContentMetaEntry>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = rechunk_fsio::read_capped(path, Links::Follow, MAX_FILE, "a contentmeta file")
+        .with_context(|| format!("reading {}", path.display()))?;
     parse_entries(&bytes, &path.display().to_string())
 }
 
 /// Parses contentmeta bytes (plain or gzip JSON); `origin` names them in errors (a path, or
 /// the name of data embedded in the binary).
 pub fn parse_entries(bytes: &[u8], origin: &str) -> Result<Vec<ContentMetaEntry>> {
-    let mut json = Vec::new();
+    let json;
     let json = if bytes.starts_with(&[0x1f, 0x8b]) {
-        GzDecoder::new(bytes)
-            .read_to_end(&mut json)
+        json = read_to_end_capped(GzDecoder::new(bytes), MAX_JSON, "decompressed contentmeta")
             .with_context(|| format!("decompressing {origin}"))?;
         json.as_slice()
     } else {
@@ -66,6 +71,12 @@ pub fn load_bytes(bytes: &[u8], origin: &str) -> Result<Vec<Component>> {
 }
 
 fn to_components(entries: Vec<ContentMetaEntry>, origin: &str) -> Result<Vec<Component>> {
+    let mut total = SizeTotal::default();
+    for (i, e) in entries.iter().enumerate() {
+        total
+            .add(e.size)
+            .with_context(|| format!("{origin}: entry {} ({:?}): size", i + 1, e.identifier))?;
+    }
     let mut components: Vec<Component> = entries.into_iter().map(to_component).collect();
     components.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(w) = components.windows(2).find(|w| w[0].name == w[1].name) {

@@ -21,10 +21,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rechunk_model::{Component, ComponentKind, History, Snapshot, Timestamp};
+use rechunk_model::{Component, ComponentKind, History, SizeTotal, Snapshot, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::time;
+
+/// Largest history CSV read (the shipped FCOS history, exported: 7 MB).
+pub const MAX_FILE: u64 = 1 << 30;
 
 #[derive(Deserialize, Serialize)]
 struct Row {
@@ -54,7 +57,21 @@ struct Pending {
 /// Reads a generic history CSV file.
 pub fn load(path: &Path) -> Result<History> {
     let path = &crate::absolute(path);
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = rechunk_fsio::open_regular(path, rechunk_fsio::Links::Follow)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_FILE {
+        bail!(
+            "{}: {len} bytes, more than the {} limit for a history",
+            path.display(),
+            rechunk_fsio::input::show_size(MAX_FILE)
+        );
+    }
+    // Bounded again while it is read, should it grow meanwhile.
+    let file = std::io::Read::take(file, MAX_FILE);
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -67,9 +84,14 @@ pub fn parse(reader: impl std::io::Read, origin: &str, name: String) -> Result<H
     let mut csv = csv::Reader::from_reader(reader);
     let mut versions: Vec<Pending> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    // Over every row of every version: bounds every figure computed from the history.
+    let mut total = SizeTotal::default();
     for (i, row) in csv.deserialize::<Row>().enumerate() {
         let line = i + 2; // header is line 1
         let row = row.with_context(|| format!("{origin}: line {line}"))?;
+        total
+            .add(row.size)
+            .with_context(|| format!("{origin}: line {line}: size of {:?}", row.component))?;
         let date = time::parse(&row.date).with_context(|| format!("{origin}: line {line}"))?;
         let slot = *index.entry(row.version.clone()).or_insert_with(|| {
             versions.push(Pending {

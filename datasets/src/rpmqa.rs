@@ -16,12 +16,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use rechunk_model::{Component, ComponentKind, History, Snapshot, Timestamp};
+use rechunk_model::{Component, ComponentKind, History, SizeTotal, Snapshot, Timestamp};
 
 use crate::contentmeta::source_name;
 
 /// The queryformat the dumps must be made with (see the module doc).
 pub const QUERYFORMAT: &str = "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\\t%{SIZE}\\t%{SOURCERPM}\\t%{INSTALLTIME}\\n";
+
+/// Largest dump read (one of 3,000 packages is about 300 KB).
+pub const MAX_DUMP: u64 = 64 << 20;
 
 /// One line of a dump.
 struct Installed {
@@ -62,14 +65,32 @@ pub fn load_dir(dir: &Path) -> Result<History> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "rpm-qa".into());
-    Ok(History { name, snapshots })
+    let history = History { name, snapshots };
+    if let Err((v, c, e)) = history.check_sizes() {
+        let s = &history.snapshots[v];
+        bail!(
+            "{}: version {:?}, package {:?}: over all the dumps, {e}",
+            dir.display(),
+            s.id,
+            s.components[c].name
+        );
+    }
+    Ok(history)
 }
 
 /// Reads one dump as a snapshot.
 pub fn load_dump(path: &Path) -> Result<Snapshot> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = rechunk_fsio::read_capped(
+        path,
+        rechunk_fsio::Links::NoFollow,
+        MAX_DUMP,
+        "an rpm -qa dump",
+    )
+    .with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("reading {}: not UTF-8 text", path.display()))?;
     let mut installed = Vec::new();
+    let mut total = SizeTotal::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -81,6 +102,9 @@ pub fn load_dump(path: &Path) -> Result<Snapshot> {
                 i + 1
             )
         })?;
+        total
+            .add(row.size)
+            .with_context(|| format!("{}: line {}: size of {}", path.display(), i + 1, row.name))?;
         installed.push(row);
     }
     let Some(date) = installed.iter().map(|p| p.install_time).max() else {

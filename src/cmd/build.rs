@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rechunk_model::PLAN_RECORD_VERSION;
-use rechunk_model::{ChangeHistory, Plan, PlanInput, PlanRecord, Snapshot, Timestamp};
+use rechunk_model::{ChangeHistory, Component, Plan, PlanInput, PlanRecord, Snapshot, Timestamp};
 use rechunk_oci::{
-    build_image, component_versions, default_tmpdir, interrupt, open_image, previous_plan,
-    BuildReport, BuildRequest, Compression, ImageRef, PreviousPlan, Progress,
+    build_image, build_ostree_image, component_versions, default_tmpdir, interrupt, jobs,
+    open_image, ostree_rules, previous_plan, BuildReport, BuildRequest, Compression, ImageRef,
+    PreviousPlan, Progress,
 };
 use rechunk_rootfs::LoadedRoot;
 use rechunk_strategies::{parse_param, Strategy};
@@ -19,7 +20,7 @@ use rechunk_tree::{ContentSource, WriteRules};
 use serde_json::Value;
 
 use super::common::{
-    build_date, human_bytes, load_input, progress_bar, source_date_epoch, Input, LoadArgs, Loaded,
+    build_date, human_bytes, load_input_with, progress_bar, write_rules, Input, LoadArgs, Loaded,
 };
 
 /// Docker and most registries refuse images with more layers than this.
@@ -35,6 +36,7 @@ pub struct Args {
     /// Existing image to re-layer, read without root or podman: oci:DIR[:TAG],
     /// oci-archive:FILE[:TAG] or docker-archive:FILE (what `podman save` writes). Its config
     /// (env, cmd, entrypoint, labels, architecture) is carried over unless --config is given.
+    /// Or an ostree commit, ostree:REPO:REF (read in place; needs the `ostree` build feature).
     #[arg(long, value_name = "IMAGE")]
     pub from: Option<String>,
     /// Where --from copies the files of compressed layers while building (one copy of what
@@ -54,10 +56,16 @@ pub struct Args {
     /// Most layers the image may have (warns above 127, the Docker limit).
     #[arg(long, default_value_t = 64)]
     pub max_layers: usize,
+    /// Image layout: `oci` (the components' files in plain layers) or `ostree` (the chunked
+    /// ostree-container layout bootc and rpm-ostree import: a commit layer first, then the
+    /// same layers holding the files as ostree objects; file mtimes are 0).
+    #[arg(long, value_enum, default_value_t = Format::Oci)]
+    pub format: Format,
     /// Layer compression: gzip[:LEVEL] (0-9, default 6), zstd[:LEVEL] (1-22, default 3), none.
     #[arg(long, default_value = "gzip", value_parser = parse_compression)]
     pub compression: Compression,
-    /// Layers written in parallel [default: number of CPUs]. The output does not depend on it.
+    /// Layers written in parallel [default: number of CPUs; at most 4 per CPU and 256]. The
+    /// output does not depend on it.
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Config label KEY=VALUE (repeatable); applied after carried-over labels.
@@ -71,11 +79,19 @@ pub struct Args {
     pub config: Option<String>,
     /// The image this one updates (oci:, oci-archive:, docker-archive: or a
     /// manifest/config/`skopeo inspect` JSON): its plan (ours, rpm-ostree's `ostree.components`, or hhd-dev/rechunk's label) is
-    /// handed to the strategy to keep unchanged layers identical.
+    /// handed to the strategy to keep unchanged layers identical. Or an ostree ref,
+    /// ostree:REPO:REF: its commit log's package versions become the change history (no plan).
     #[arg(long, value_name = "IMAGE")]
     pub previous: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// `--format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Oci,
+    Ostree,
 }
 
 pub(crate) fn parse_compression(s: &str) -> Result<Compression, String> {
@@ -94,11 +110,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_tmpdir(&output));
     let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
     let params = args.params.iter().cloned().collect();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
+    let jobs = capped_jobs(args.jobs)?;
+    for (key, _) in &args.labels {
+        if let Err(why) = rechunk_oci::check_user_label(key) {
+            bail!("--label {key}: {why}");
+        }
     }
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
@@ -111,7 +127,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let strategy = rechunk_strategies::by_name(&args.strategy, &params)?;
-    let source_date_epoch = source_date_epoch()?;
+    // What is written for each entry, which the component versions hash.
+    let rules = match args.format {
+        Format::Oci => write_rules(&args.load)?,
+        Format::Ostree => ostree_rules(write_rules(&args.load)?),
+    };
     let created = build_date()?;
     let base_config = args.config.as_deref().map(read_config).transpose()?;
     let previous = match args.previous.as_deref() {
@@ -123,11 +143,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         root: loaded,
         content,
         image,
-    } = load_input(&input, &args.load, false)?;
+        commit,
+    } = load_input_with(&input, &args.load, false, rules)?;
     let base_config = base_config.or_else(|| image.as_ref().map(|(config, _)| config.clone()));
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
     }
+    let (plan, record) = plan_for(
+        &loaded.components,
+        strategy.as_ref(),
+        &args.strategy,
+        args.max_layers,
+        previous.as_ref(),
+        created,
+    )?;
+
     let bar =
         progress_bar("{msg:>8} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} ({eta})");
     let (layers_total, layers_done) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -147,24 +177,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Only now: until the first layer is staged there is nothing to clean up, and Ctrl-C during
     // a long scan should stop it at once rather than wait for the writer to notice.
     interrupt::install_handlers();
-    let (plan, report) = plan_and_write(&Job {
-        loaded: &loaded,
+    let request = BuildRequest {
+        tree: &loaded.tree,
         content: content.as_ref(),
-        strategy: strategy.as_ref(),
-        strategy_name: &args.strategy,
-        max_layers: args.max_layers,
-        previous: previous.as_ref(),
-        created,
+        components: &loaded.components,
+        owner: &loaded.owner,
+        plan: &plan,
+        record: &record,
         output: &output,
         compression: args.compression,
         jobs,
-        rules: WriteRules {
-            clamp_mtime: source_date_epoch,
-        },
+        created,
+        rules,
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),
-    })?;
+    };
+    let (report, ostree_commit) = match args.format {
+        Format::Oci => (build_image(&request), None),
+        Format::Ostree => match build_ostree_image(&request) {
+            Ok(b) => (Ok(b.report), Some((b.commit, b.commit_layer))),
+            Err(e) => (Err(e), None),
+        },
+    };
+    let report = report.with_context(|| format!("writing {output}"))?;
     bar.finish_and_clear();
 
     let content: u64 = report.layers.iter().map(|l| l.content_bytes).sum();
@@ -185,11 +221,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             staged.layers_read_once
         );
     }
+    if let Some(c) = &commit {
+        eprintln!(
+            "  commit      {}{}",
+            c.checksum,
+            c.version
+                .as_ref()
+                .map_or(String::new(), |v| format!(" (version {v})"))
+        );
+    }
     eprintln!("  manifest    {}", report.manifest_digest);
+    if let Some((commit, layer)) = &ostree_commit {
+        eprintln!(
+            "  ostree      commit {commit} in layer 1 ({}); plan layers follow{}",
+            human_bytes(layer.size),
+            if report.bootable {
+                ""
+            } else {
+                "; the tree is not bootable (no /usr/lib/bootc, no kernel): bootc will refuse it"
+            }
+        );
+    }
     eprintln!(
         "  layers      {} of at most {} ({} plan layers), strategy {}{}",
-        report.layers.len(),
-        args.max_layers,
+        report.layers.len() + usize::from(ostree_commit.is_some()),
+        args.max_layers + usize::from(ostree_commit.is_some()),
         plan.len(),
         args.strategy,
         previous.as_ref().map_or(String::new(), |p| format!(
@@ -222,8 +278,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One build as `rechunk build` makes it, from a loaded tree: shared with `compare --build`,
-/// so the images it measures are the images users build.
+/// Plans the components with the strategy (the previous plan and change history handed on)
+/// and makes the plan record the image carries: one home for `rechunk build` and
+/// `compare --build`, so the images it measures are the images users build.
+pub(crate) fn plan_for(
+    components: &[Component],
+    strategy: &dyn Strategy,
+    strategy_name: &str,
+    max_layers: usize,
+    previous: Option<&PreviousPlan>,
+    created: Timestamp,
+) -> anyhow::Result<(Plan, PlanRecord)> {
+    let history = history_with(previous, components, created);
+    let plan = strategy
+        .plan_checked(&PlanInput {
+            components,
+            now: created,
+            history: &history,
+            // A commit log gives a change history but no plan to keep.
+            previous: previous.map(|p| &p.plan).filter(|p| !p.layers.is_empty()),
+            max_layers,
+        })
+        .with_context(|| format!("planning with strategy {strategy_name}"))?;
+    if plan.len() > max_layers {
+        tracing::warn!(
+            "strategy {strategy_name} ignores the layer budget (an oracle): the plan has {} layers",
+            plan.len()
+        );
+    }
+    let record = PlanRecord {
+        version: PLAN_RECORD_VERSION,
+        strategy: strategy_name.to_owned(),
+        max_layers,
+        plan: plan.clone(),
+        components: component_versions(components),
+        // Bounded: the label travels with every image (see ChangeHistory::recent).
+        history: history.recent(),
+    };
+    Ok((plan, record))
+}
+
+/// One OCI build as `rechunk build` makes it, from a loaded tree (for `compare --build`).
 pub(crate) struct Job<'a> {
     pub loaded: &'a LoadedRoot,
     pub content: &'a dyn ContentSource,
@@ -244,36 +339,16 @@ pub(crate) struct Job<'a> {
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
 }
 
-/// Plans the tree with the strategy (the previous plan and change history handed on) and
-/// writes the image.
+/// Plans the tree ([`plan_for`]) and writes the OCI image.
 pub(crate) fn plan_and_write(job: &Job) -> anyhow::Result<(Plan, BuildReport)> {
-    let history = history_with(job.previous, &job.loaded.components, job.created);
-    let plan = job
-        .strategy
-        .plan_checked(&PlanInput {
-            components: &job.loaded.components,
-            now: job.created,
-            history: &history,
-            previous: job.previous.map(|p| &p.plan),
-            max_layers: job.max_layers,
-        })
-        .with_context(|| format!("planning with strategy {}", job.strategy_name))?;
-    if plan.len() > job.max_layers {
-        tracing::warn!(
-            "strategy {} ignores the layer budget (an oracle): the plan has {} layers",
-            job.strategy_name,
-            plan.len()
-        );
-    }
-    let record = PlanRecord {
-        version: PLAN_RECORD_VERSION,
-        strategy: job.strategy_name.to_owned(),
-        max_layers: job.max_layers,
-        plan: plan.clone(),
-        components: component_versions(&job.loaded.components),
-        // Bounded: the label travels with every image (see ChangeHistory::recent).
-        history: history.recent(),
-    };
+    let (plan, record) = plan_for(
+        &job.loaded.components,
+        job.strategy,
+        job.strategy_name,
+        job.max_layers,
+        job.previous,
+        job.created,
+    )?;
     let report = build_image(&BuildRequest {
         tree: &job.loaded.tree,
         content: job.content,
@@ -294,11 +369,30 @@ pub(crate) fn plan_and_write(job: &Job) -> anyhow::Result<(Plan, BuildReport)> {
     Ok((plan, report))
 }
 
+/// `--jobs` (default: the CPUs), at most [`jobs::max_jobs`] with a warning.
+fn capped_jobs(requested: Option<usize>) -> anyhow::Result<usize> {
+    let max = jobs::max_jobs();
+    match requested {
+        None => Ok(jobs::cpus().min(max)),
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(n) if n > max => {
+            tracing::warn!(
+                "--jobs {n} is more than {max} ({} per CPU on {} CPUs, at most {}): using {max}",
+                jobs::JOBS_PER_CPU,
+                jobs::cpus(),
+                jobs::MAX_JOBS
+            );
+            Ok(max)
+        }
+        Some(n) => Ok(n),
+    }
+}
+
 /// The change history to plan with: the previous record's, or (for formats that only know
 /// versions) one seeded with the previous image's versions; then this build observed.
 fn history_with(
     previous: Option<&PreviousPlan>,
-    components: &[rechunk_model::Component],
+    components: &[Component],
     now: Timestamp,
 ) -> ChangeHistory {
     let mut history = previous.map(|p| p.history.clone()).unwrap_or_default();
@@ -324,6 +418,9 @@ fn history_with(
 }
 
 fn read_previous(s: &str) -> anyhow::Result<Option<PreviousPlan>> {
+    if rechunk_ostree::OstreeRef::is_ostree(s) {
+        return super::ostree_log::previous(s).map(Some);
+    }
     let reference = ImageRef::parse(s)?;
     let image =
         open_image(&reference).with_context(|| format!("reading previous image {reference}"))?;
@@ -350,7 +447,13 @@ fn read_config(s: &str) -> anyhow::Result<Value> {
             .config
             .with_context(|| format!("{reference} has no image config"));
     }
-    let bytes = std::fs::read(s).with_context(|| format!("reading {s}"))?;
+    let bytes = rechunk_fsio::read_capped(
+        std::path::Path::new(s),
+        rechunk_fsio::Links::Follow,
+        rechunk_oci::MAX_JSON_BLOB,
+        "an image config",
+    )
+    .with_context(|| format!("reading {s}"))?;
     let v: Value = serde_json::from_slice(&bytes).with_context(|| format!("parsing {s}"))?;
     if !v.is_object() {
         bail!("{s}: an image config must be a JSON object");

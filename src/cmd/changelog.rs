@@ -6,7 +6,6 @@
 //! never a layer blob), histories through the simulator's replay; the model, the rules and the
 //! rendering are `rechunk_changelog`'s.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -18,7 +17,10 @@ use rechunk_oci::{image_diff, image_inventory, open_image, ImageInfo, ImageRef, 
 use rechunk_sim::{replay_images, Contender};
 use rechunk_strategies::{by_name, parse_param, Params};
 
-use super::common::print_stdout;
+use super::common::{load_input, print_stdout, Input, LoadArgs};
+
+/// Largest `--template` read.
+const MAX_TEMPLATE: u64 = 16 << 20;
 
 /// The image version label a release is usually known by.
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
@@ -76,6 +78,15 @@ pub struct Args {
     /// Write to FILE (replaced atomically) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Read each image's rpm database from its layers, as `--from` reads an image, for exact
+    /// package versions and sizes whatever its labels carry (rpm-ostree and podman-built
+    /// images carry none). Images: oci:, oci-archive: or docker-archive:.
+    #[arg(long, conflicts_with = "history")]
+    pub read_layers: bool,
+    /// With --read-layers: where compressed layers' files are staged while they are read
+    /// (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR", requires = "read_layers")]
+    pub tmpdir: Option<PathBuf>,
 }
 
 fn parse_major(spec: &str) -> Result<MajorSpec, String> {
@@ -83,14 +94,25 @@ fn parse_major(spec: &str) -> Result<MajorSpec, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C removes a staged --output file (the previous one stays) and exits.
+    rechunk_oci::interrupt::install_exit_handlers();
     // Read the template first: a bad path should fail before any image is opened.
-    let template = match &args.template {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading template {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let template =
+        match &args.template {
+            Some(path) => {
+                let bytes = rechunk_fsio::read_capped(
+                    path,
+                    rechunk_fsio::Links::Follow,
+                    MAX_TEMPLATE,
+                    "a template",
+                )
+                .with_context(|| format!("reading template {}", path.display()))?;
+                Some(String::from_utf8(bytes).with_context(|| {
+                    format!("reading template {}: not UTF-8 text", path.display())
+                })?)
+            }
+            None => None,
+        };
     let major = if args.no_major {
         Vec::new()
     } else if args.major.is_empty() {
@@ -99,7 +121,12 @@ pub fn run(args: Args) -> Result<()> {
         args.major.clone()
     };
     let changelog = match (&args.old, &args.new, &args.history) {
-        (Some(old), Some(new), None) => from_images(old, new, &major)?,
+        (Some(old), Some(new), None) => {
+            let layers = args
+                .read_layers
+                .then(|| args.tmpdir.clone().unwrap_or_else(std::env::temp_dir));
+            from_images(old, new, &major, layers.as_deref())?
+        }
         (None, None, Some(history)) => from_history(history, &args, &major)?,
         _ => bail!(
             "give two images (rechunk changelog OLD NEW) or a history (--history H \
@@ -122,14 +149,26 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn from_images(old: &str, new: &str, major: &[MajorSpec]) -> Result<Changelog> {
-    let open = |s: &str| -> Result<ImageInfo> {
+/// `read_layers`: the directory to stage layer contents in, when the package lists come from
+/// each image's rpm database rather than its labels.
+fn from_images(
+    old: &str,
+    new: &str,
+    major: &[MajorSpec],
+    read_layers: Option<&Path>,
+) -> Result<Changelog> {
+    let open = |s: &str| -> Result<(ImageRef, ImageInfo)> {
         let r = ImageRef::parse(s)?;
-        open_image(&r).with_context(|| format!("reading image {r}"))
+        let info = open_image(&r).with_context(|| format!("reading image {r}"))?;
+        Ok((r, info))
     };
-    let (old_image, new_image) = (open(old)?, open(new)?);
-    let (old_inv, old_layout) = image_side(&old_image)?;
-    let (new_inv, new_layout) = image_side(&new_image)?;
+    let ((old_ref, old_image), (new_ref, new_image)) = (open(old)?, open(new)?);
+    let (mut old_inv, old_layout) = image_side(&old_image)?;
+    let (mut new_inv, new_layout) = image_side(&new_image)?;
+    if let Some(tmpdir) = read_layers {
+        old_inv = with_rpmdb(old_inv, &old_ref, tmpdir)?;
+        new_inv = with_rpmdb(new_inv, &new_ref, tmpdir)?;
+    }
     let mut changelog = Changelog::new(&old_inv, &new_inv, major);
     let download = Download::between(
         (&old_inv, &old_layout),
@@ -149,6 +188,30 @@ fn from_images(old: &str, new: &str, major: &[MajorSpec]) -> Result<Changelog> {
         changelog.download = Some(download);
     }
     Ok(changelog)
+}
+
+/// `inv` with its components as a scan of the image's merged layers finds them (packages from
+/// its rpm database, with exact versions and sizes); names only the metadata knows (rpm-ostree's
+/// `rpmostree-unpackaged-content`, ...) are kept as they were.
+fn with_rpmdb(inv: Inventory, reference: &ImageRef, tmpdir: &Path) -> Result<Inventory> {
+    let input = Input::Image {
+        reference: reference.clone(),
+        tmpdir: tmpdir.to_path_buf(),
+    };
+    let loaded = load_input(&input, &LoadArgs::default(), false)
+        .with_context(|| format!("--read-layers: reading the layers of {reference}"))?;
+    let source = "the rpm database in its layers";
+    let mut read = Inventory::from_components(inv.id.clone(), &loaded.root.components, source);
+    if loaded.root.packages.is_empty() {
+        read.notes.push(format!(
+            "{}: no rpm database in its layers: only unowned content is listed",
+            inv.id
+        ));
+    }
+    for (name, record) in inv.components {
+        read.components.entry(name).or_insert(record);
+    }
+    Ok(read)
 }
 
 /// An image's components and layers as the changelog reads them.
@@ -318,33 +381,9 @@ fn position(history: &History, id: &str) -> Result<usize> {
         })
 }
 
-/// Writes `text` next to `path` and renames it into place, so a reader never sees half a file
-/// and a failure leaves the old one.
+/// Writes `text` next to `path` and renames it into place, so a reader never sees half a file,
+/// a failure leaves the old one, and a symlink or device node at `path` is refused.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("--output {}: not a file name", path.display()))?;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let staged = dir.join(format!(
-        ".{}.rechunk-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staged)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&staged, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&staged);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    rechunk_fsio::write_atomically(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

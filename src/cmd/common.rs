@@ -1,5 +1,5 @@
-//! What several subcommands share: where the tree comes from (`--rootfs DIR` or `--from
-//! IMAGE`) and its loading with a progress spinner, the build date (`SOURCE_DATE_EPOCH`),
+//! What several subcommands share: where the tree comes from (`--rootfs DIR`, `--from IMAGE`
+//! or `--from ostree:REPO:REF`) and its loading with a progress spinner, the build date (`SOURCE_DATE_EPOCH`),
 //! stdout that tolerates a closed pipe, and human-readable sizes.
 
 use std::path::{Path, PathBuf};
@@ -11,8 +11,9 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_model::Timestamp;
 use rechunk_oci::{interrupt, read_image_tree, FromOptions, ImageRef, StageReport};
+use rechunk_ostree::OstreeRef;
 use rechunk_rootfs::{load, load_tree, LoadOptions, LoadedRoot, Scan, Warning, WarningKind};
-use rechunk_tree::{ContentSource, DirSource, WriteRules};
+use rechunk_tree::{ContentSource, DirSource, SelinuxMode, WriteRules};
 use serde_json::Value;
 
 /// How a root filesystem is loaded (`build`, `scan`, `plan --rootfs`).
@@ -27,6 +28,53 @@ pub struct LoadArgs {
     /// One component per source rpm instead of per binary package.
     #[arg(long)]
     pub group_by_source: bool,
+    /// What becomes of the xattrs a build host sets on its own (`security.selinux`,
+    /// `security.ima`, `security.evm`): `strip` leaves them out of the image (what podman
+    /// writes; bootc labels from the image's policy when it imports it), `keep` writes them as
+    /// found (trees labelled on purpose), `policy` labels every path from the tree's own
+    /// SELinux policy, as rpm-ostree does.
+    #[arg(long, value_enum, default_value_t = Selinux::Strip)]
+    pub selinux: Selinux,
+}
+
+/// `--selinux` (see [`LoadArgs::selinux`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selinux {
+    #[default]
+    Strip,
+    Keep,
+    Policy,
+}
+
+impl Selinux {
+    /// What the mode does, for summaries.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Selinux::Strip => "left out of the image (--selinux strip)",
+            Selinux::Keep => "written as found (--selinux keep)",
+            Selinux::Policy => "from the tree's policy (--selinux policy)",
+        }
+    }
+}
+
+impl From<Selinux> for SelinuxMode {
+    fn from(s: Selinux) -> Self {
+        match s {
+            Selinux::Strip => SelinuxMode::Strip,
+            Selinux::Keep => SelinuxMode::Keep,
+            Selinux::Policy => SelinuxMode::Policy,
+        }
+    }
+}
+
+/// What the writer writes and the versions hash, from the environment and the options: the
+/// one value the load and the build share.
+pub fn write_rules(args: &LoadArgs) -> Result<WriteRules> {
+    Ok(WriteRules {
+        clamp_mtime: source_date_epoch()?,
+        selinux: args.selinux.into(),
+    })
 }
 
 /// Where the tree to re-layer comes from.
@@ -39,6 +87,12 @@ pub enum Input {
         reference: ImageRef,
         tmpdir: PathBuf,
     },
+    /// A commit of an ostree repository (`--from ostree:REPO:REF`), read in place.
+    Ostree {
+        reference: OstreeRef,
+        /// Where its rpm database is copied to be read.
+        tmpdir: PathBuf,
+    },
 }
 
 impl Input {
@@ -46,12 +100,16 @@ impl Input {
     pub fn new(rootfs: Option<&Path>, from: Option<&str>, tmpdir: PathBuf) -> Result<Input> {
         match (rootfs, from) {
             (Some(dir), None) => Ok(Input::Rootfs(dir.to_path_buf())),
+            (None, Some(commit)) if OstreeRef::is_ostree(commit) => Ok(Input::Ostree {
+                reference: OstreeRef::parse(commit)?,
+                tmpdir,
+            }),
             (None, Some(image)) => {
                 let reference = ImageRef::parse(image)?;
                 if matches!(reference, ImageRef::Json(_)) {
                     bail!(
                         "--from {image}: a JSON file holds no layers; give oci:DIR[:TAG], \
-                         oci-archive:FILE[:TAG] or docker-archive:FILE"
+                         oci-archive:FILE[:TAG], docker-archive:FILE or ostree:REPO:REF"
                     );
                 }
                 Ok(Input::Image { reference, tmpdir })
@@ -66,6 +124,7 @@ impl Input {
         match self {
             Input::Rootfs(dir) => dir.display().to_string(),
             Input::Image { reference, .. } => reference.to_string(),
+            Input::Ostree { reference, .. } => reference.to_string(),
         }
     }
 }
@@ -76,45 +135,68 @@ pub struct Loaded {
     pub content: Box<dyn ContentSource>,
     /// The image's config (to carry over) and what staging its files cost.
     pub image: Option<(Value, StageReport)>,
+    /// The ostree commit the tree was read from.
+    pub commit: Option<rechunk_ostree::CommitInfo>,
 }
 
-/// Loads an input (walk or image layers, rpmdb, components) with a counter on stderr.
+/// Loads an input (walk, image layers or ostree commit; rpmdb, components) with a counter on
+/// stderr, component versions following the default image format's rules.
 pub fn load_input(input: &Input, args: &LoadArgs, verify_digests: bool) -> Result<Loaded> {
+    load_input_with(input, args, verify_digests, write_rules(args)?)
+}
+
+/// [`load_input`] with the rules of the format that will be written (versions hash exactly
+/// what the writer writes).
+pub fn load_input_with(
+    input: &Input,
+    args: &LoadArgs,
+    verify_digests: bool,
+    rules: WriteRules,
+) -> Result<Loaded> {
     match input {
         Input::Rootfs(root) => {
-            let root_loaded = load_rootfs(root, args, verify_digests)?;
+            let root_loaded = load_rootfs(root, args, verify_digests, rules)?;
             let content = DirSource::open(&root_loaded.tree.root)
                 .with_context(|| format!("opening {}", root.display()))?;
             Ok(Loaded {
                 root: root_loaded,
                 content: Box::new(content),
                 image: None,
+                commit: None,
             })
         }
-        Input::Image { reference, tmpdir } => load_image(reference, tmpdir, args, verify_digests),
+        Input::Image { reference, tmpdir } => {
+            load_image(reference, tmpdir, args, verify_digests, rules)
+        }
+        Input::Ostree { reference, tmpdir } => {
+            load_ostree(reference, tmpdir, args, verify_digests, rules)
+        }
     }
 }
 
-fn load_options(args: &LoadArgs, verify_digests: bool) -> Result<LoadOptions> {
-    Ok(LoadOptions {
+fn load_options(args: &LoadArgs, verify_digests: bool, rules: WriteRules) -> LoadOptions {
+    LoadOptions {
         skip_special_files: args.skip_special_files,
         keep_going: args.keep_going,
         group_by_source: args.group_by_source,
         verify_digests,
         progress: None,
         tmpdir: None,
-        rules: WriteRules {
-            clamp_mtime: source_date_epoch()?,
-        },
-    })
+        rules,
+    }
 }
 
 /// Loads `root` (scan, rpmdb, components) with an entry counter on stderr.
-fn load_rootfs(root: &Path, args: &LoadArgs, verify_digests: bool) -> Result<LoadedRoot> {
+fn load_rootfs(
+    root: &Path,
+    args: &LoadArgs,
+    verify_digests: bool,
+    rules: WriteRules,
+) -> Result<LoadedRoot> {
     let count = Arc::new(AtomicU64::new(0));
     let opts = LoadOptions {
         progress: Some(count.clone()),
-        ..load_options(args, verify_digests)?
+        ..load_options(args, verify_digests, rules)
     };
     // Every load error names its full path already; the context says which step failed.
     with_counter(&count, "scanning", || load(root, &opts))
@@ -128,6 +210,7 @@ fn load_image(
     tmpdir: &Path,
     args: &LoadArgs,
     verify_digests: bool,
+    rules: WriteRules,
 ) -> Result<Loaded> {
     // Ctrl-C while staging stops it and removes the staging directory.
     interrupt::install_handlers();
@@ -158,7 +241,7 @@ fn load_image(
     };
     let opts = LoadOptions {
         tmpdir: Some(tmpdir.to_path_buf()),
-        ..load_options(args, verify_digests)?
+        ..load_options(args, verify_digests, rules)
     };
     let root = load_tree(scanned, &image.content, &opts)
         .with_context(|| format!("reading the tree of {reference}"))?;
@@ -171,6 +254,40 @@ fn load_image(
         root,
         content: Box::new(image.content),
         image: Some((image.config, image.report)),
+        commit: None,
+    })
+}
+
+/// Reads an ostree commit's tree (nothing checked out: contents stay in the repository),
+/// then its rpmdb and components.
+fn load_ostree(
+    reference: &OstreeRef,
+    tmpdir: &Path,
+    args: &LoadArgs,
+    verify_digests: bool,
+    rules: WriteRules,
+) -> Result<Loaded> {
+    let count = Arc::new(AtomicU64::new(0));
+    let read = with_counter(&count, "reading the commit", || {
+        rechunk_ostree::read_commit(reference, Some(&count))
+    })
+    .with_context(|| format!("reading {reference}"))?;
+    let scanned = Scan {
+        tree: read.tree,
+        skipped: read.skipped,
+        warnings: Vec::new(),
+    };
+    let opts = LoadOptions {
+        tmpdir: Some(tmpdir.to_path_buf()),
+        ..load_options(args, verify_digests, rules)
+    };
+    let root = load_tree(scanned, &read.content, &opts)
+        .with_context(|| format!("reading the tree of {reference}"))?;
+    Ok(Loaded {
+        root,
+        content: Box::new(read.content),
+        image: None,
+        commit: Some(read.commit),
     })
 }
 
@@ -227,9 +344,12 @@ pub fn build_date() -> Result<Timestamp> {
     }))
 }
 
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+/// Writes `text` to stdout with control characters other than newlines and tabs escaped
+/// (names and labels come from the input: a file name must not drive the terminal; JSON has
+/// none raw); a closed pipe (`| head`) is not an error.
 pub fn print_stdout(text: &str) -> Result<()> {
     use std::io::Write;
+    let text = rechunk_fsio::shown::escape_keep_lines(text);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

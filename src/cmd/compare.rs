@@ -10,6 +10,8 @@ use rechunk_model::History;
 use rechunk_oci::Compression;
 use rechunk_sim::{contenders, simulate, Client, SimConfig, Sweep};
 
+use super::common::print_stdout;
+
 /// Budgets the default run sweeps so the budget plot is not empty.
 const DEFAULT_SWEEP: &str = "max-layers=16,32,64,127";
 
@@ -26,7 +28,8 @@ pub struct Args {
     /// History to replay: fcos-stable, fcos-testing (shipped), a generic history CSV file, a
     /// directory of `rpm -qa --queryformat` dumps, or a series of built images:
     /// `images:REF1,REF2,...` (oci:DIR[:TAG], oci-archive:FILE[:TAG], manifest JSON), ordered by
-    /// creation date (formats: README "Bring your own history").
+    /// creation date, or an ostree ref's commit log, `ostree:REPO:REF` (needs the `ostree`
+    /// build feature; formats: README "Bring your own history").
     #[arg(long, default_value = "fcos-stable", value_name = "NAME|FILE|DIR")]
     pub history: String,
     /// Strategies to compare, comma-separated (default: every registered strategy).
@@ -104,6 +107,8 @@ pub struct Args {
 const DEFAULT_BUILD_VERSIONS: usize = 5;
 
 pub fn run(args: Args) -> Result<()> {
+    // Ctrl-C removes the reports staged so far (the previous ones stay) and exits.
+    rechunk_oci::interrupt::install_exit_handlers();
     if args.max_layers == 0 {
         bail!("--max-layers must be at least 1");
     }
@@ -141,25 +146,37 @@ pub fn run(args: Args) -> Result<()> {
     let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
     bar.finish_and_clear();
 
-    let mut written = rechunk_reports::write_all(&sim, &clients, args.max_layers, &args.output)?;
-    written.files.push(write_attribution(
+    // Every report is staged first and renamed into place together: a failure (a full disk, a
+    // symlink planted at a report's name) leaves the previous reports as they were.
+    let mut staged = rechunk_fsio::StagedSet::new();
+    let mut written =
+        rechunk_reports::stage_all(&sim, &clients, args.max_layers, &args.output, &mut staged)?;
+    written.files.push(stage_attribution(
         &sim,
         &history,
         args.max_layers,
         &args.output,
+        &mut staged,
     )?);
+    rechunk_reports::commit(staged)?;
+    // A closed pipe (`| head -1`) is not an error, as for every other command.
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&written.rows)?);
+        print_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&written.rows)?
+        ))
     } else {
-        print!("{}", written.summary);
         let files: Vec<String> = written
             .files
             .iter()
             .map(|f| f.display().to_string())
             .collect();
-        println!("\nwrote {}", files.join(", "));
+        print_stdout(&format!(
+            "{}\nwrote {}\n",
+            written.summary,
+            files.join(", ")
+        ))
     }
-    Ok(())
 }
 
 /// `compare --build`: build the versions, measure, write agreement.md and
@@ -273,23 +290,26 @@ fn build_window(history: &History, args: &Args) -> Result<(usize, usize)> {
 }
 
 /// `attribution.csv` in `dir`: which component changes triggered each fetched layer.
-fn write_attribution(
+fn stage_attribution(
     sim: &rechunk_sim::Simulation,
     history: &History,
     budget: usize,
     dir: &std::path::Path,
+    staged: &mut rechunk_fsio::StagedSet,
 ) -> Result<PathBuf> {
     let path = dir.join("attribution.csv");
-    let file =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    rechunk_reports::attribution_csv::write(sim, history, budget, std::io::BufWriter::new(file))
+    let file = rechunk_reports::stage(staged, &path)?;
+    rechunk_reports::attribution_csv::write(sim, history, budget, file)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
-/// A shipped history, a file or directory (see `rechunk_datasets::open_history`), or
-/// `images:REF,...`: one snapshot per built image.
+/// A shipped history, a file or directory (see `rechunk_datasets::open_history`),
+/// `images:REF,...` (one snapshot per built image) or `ostree:REPO:REF` (one per commit).
 pub(crate) fn open_history(spec: &str) -> Result<History> {
+    if rechunk_ostree::OstreeRef::is_ostree(spec) {
+        return super::ostree_log::history(spec);
+    }
     let Some(refs) = spec.strip_prefix("images:") else {
         return rechunk_datasets::open_history(spec);
     };
@@ -306,16 +326,28 @@ pub(crate) fn open_history(spec: &str) -> Result<History> {
     }
     // Stable: images with equal (or unknown) creation dates keep the order given.
     snapshots.sort_by_key(|s| s.date);
-    Ok(History {
+    let history = History {
         name: "images".to_string(),
         snapshots,
-    })
+    };
+    if let Err((v, c, e)) = history.check_sizes() {
+        let s = &history.snapshots[v];
+        bail!(
+            "image {}, component {:?}: over all the images, {e}",
+            s.id,
+            s.components[c].name
+        );
+    }
+    Ok(history)
 }
 
+/// `--export-history`: staged and renamed, never written through a symlink.
 fn export(history: &History, path: &std::path::Path) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    rechunk_datasets::generic::write(history, std::io::BufWriter::new(file))
+    let mut file = rechunk_fsio::StagedFile::create(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    rechunk_datasets::generic::write(history, &mut file)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.commit()
         .with_context(|| format!("writing {}", path.display()))
 }
 

@@ -8,6 +8,7 @@ pub mod compare;
 mod compare_build;
 pub mod diff;
 pub mod inspect;
+pub mod ostree_log;
 pub mod plan;
 pub mod scan;
 pub mod strategies;

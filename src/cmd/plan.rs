@@ -22,7 +22,8 @@ pub struct Args {
     /// Root filesystem to plan (its rpm database gives the packages).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
-    /// Image to plan: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
+    /// Image to plan: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE; or an
+    /// ostree commit, ostree:REPO:REF (needs the `ostree` build feature).
     #[arg(long, value_name = "IMAGE")]
     pub from: Option<String>,
     /// Where --from copies the files of compressed layers while it runs [default: the system's

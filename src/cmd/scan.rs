@@ -10,7 +10,7 @@ use rechunk_model::ComponentKind;
 use rechunk_rootfs::{LoadedRoot, Rule};
 use serde::Serialize;
 
-use super::common::{load_input, print_stdout, Input, LoadArgs};
+use super::common::{load_input, print_stdout, Input, LoadArgs, Selinux};
 
 /// Options of `rechunk scan`.
 #[derive(clap::Args, Debug)]
@@ -19,7 +19,8 @@ pub struct Args {
     /// Root filesystem to scan (a directory).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
-    /// Image to scan: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE.
+    /// Image to scan: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE; or an
+    /// ostree commit, ostree:REPO:REF (needs the `ostree` build feature).
     #[arg(long, value_name = "IMAGE")]
     pub from: Option<String>,
     /// Where --from copies the files of compressed layers while it runs [default: the system's
@@ -41,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tmpdir = args.tmpdir.clone().unwrap_or_else(std::env::temp_dir);
     let input = Input::new(args.rootfs.as_deref(), args.from.as_deref(), tmpdir)?;
     let loaded = load_input(&input, &args.load, !args.no_verify)?;
-    let report = Report::new(&input, &loaded.root);
+    let report = Report::new(&input, &loaded.root, args.load.selinux);
     let mut out = Vec::new();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -98,10 +99,21 @@ struct Report<'a> {
     /// Package paths that differ from their rpmdb record: why a package's version carries a
     /// `+digest` after its EVR.
     drift: &'a [rechunk_rootfs::Drift],
+    /// `--selinux` and, under `policy`, what the tree's policy labelled.
+    selinux: SelinuxReport<'a>,
+}
+
+#[derive(Serialize)]
+struct SelinuxReport<'a> {
+    mode: Selinux,
+    policy: Option<&'a rechunk_rootfs::labels::PolicyLabels>,
+    /// Under `strip`: what `keep` would have warned about the tree's labels (they are left
+    /// out, so it is a note, not a warning).
+    note: Option<String>,
 }
 
 impl<'a> Report<'a> {
-    fn new(input: &Input, l: &'a LoadedRoot) -> Self {
+    fn new(input: &Input, l: &'a LoadedRoot, mode: Selinux) -> Self {
         let packages = l
             .packages
             .iter()
@@ -138,6 +150,14 @@ impl<'a> Report<'a> {
             skipped: &l.skipped,
             warnings: &l.warnings,
             drift: &l.drift,
+            selinux: SelinuxReport {
+                mode,
+                policy: l.labels.as_ref(),
+                note: (mode == Selinux::Strip)
+                    .then(|| rechunk_rootfs::labels::host_label_warning(&l.tree))
+                    .flatten()
+                    .map(|w| w.message),
+            },
         }
     }
 
@@ -185,6 +205,20 @@ impl<'a> Report<'a> {
         }
         if !self.skipped.is_empty() {
             writeln!(out, "skipped: {} paths (see --json)", self.skipped.len())?;
+        }
+        match self.selinux.policy {
+            Some(p) => writeln!(
+                out,
+                "SELinux labels from the policy in {} ({} rules): {} entries labelled, {} without a label",
+                p.policy.display(),
+                p.rules,
+                p.labelled,
+                p.unlabelled
+            )?,
+            None => writeln!(out, "SELinux labels: {}", self.selinux.mode.describe())?,
+        }
+        if let Some(note) = &self.selinux.note {
+            writeln!(out, "  note: {note}")?;
         }
         const SHOWN: usize = 20;
         writeln!(out, "warnings: {}", self.warnings.len())?;

@@ -11,6 +11,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rechunk_datasets::synth::{self, Chain, Progress, RpmCache, Scale, Stage};
 use serde::Serialize;
 
+use super::common::print_stdout;
+
 /// Options of `rechunk synth`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -167,11 +169,12 @@ fn version_dir(id: &str) -> Result<&str> {
 /// The realised history, staged and renamed.
 fn write_history(chain: &Chain, output: &Path) -> Result<()> {
     let path = output.join("history.csv");
-    let tmp = output.join(".history.csv.tmp");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    rechunk_datasets::generic::write(&chain.history, std::io::BufWriter::new(file))
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    let mut file = rechunk_fsio::StagedFile::create(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    rechunk_datasets::generic::write(&chain.history, &mut file)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.commit()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn dry_row(chain: &Chain, i: usize) -> Row {
@@ -195,13 +198,15 @@ fn dry_row(chain: &Chain, i: usize) -> Row {
     }
 }
 
+/// The table (or JSON lines) on stdout, through [`print_stdout`]: version ids come from the
+/// history, escaped there.
 fn report(chain: &Chain, args: &Args, rows: impl Iterator<Item = Row>) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     if args.json {
         for row in rows {
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
         }
-        return Ok(());
+        return print_stdout(&String::from_utf8_lossy(&out));
     }
     writeln!(
         out,
@@ -230,7 +235,7 @@ fn report(chain: &Chain, args: &Args, rows: impl Iterator<Item = Row>) -> Result
             r.total_seconds
         )?;
     }
-    Ok(())
+    print_stdout(&String::from_utf8_lossy(&out))
 }
 
 /// The progress display: one bar, re-labelled per stage; hidden when stderr is not a terminal.

@@ -64,16 +64,14 @@ impl RpmCache {
                 spec.component
             )
         })?;
-        // Per process: two runs sharing a cache never write one temporary file.
-        let tmp = self.dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            spec.rpm_file_name()
-        ));
-        pkg.write_file(&tmp)
-            .map_err(|e| anyhow!("writing {}: {e}", tmp.display()))?;
-        fs::rename(&tmp, &path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        // A fresh temporary name (two runs sharing a cache never write one file, and a link
+        // planted in the cache is never written through), renamed into place.
+        let mut file = rechunk_fsio::StagedFile::create(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        pkg.write(&mut file)
+            .map_err(|e| anyhow!("writing {}: {e}", file.staged_path().display()))?;
+        file.commit_unsynced()
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
 }

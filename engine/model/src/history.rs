@@ -45,6 +45,20 @@ impl Snapshot {
     }
 }
 
+impl History {
+    /// Checks the sum of every component size of every version ([`crate::size`]); on
+    /// overflow, the version and component indices where it passed the bound.
+    pub fn check_sizes(&self) -> Result<(), (usize, usize, crate::SizeOverflow)> {
+        let mut total = crate::SizeTotal::default();
+        for (v, s) in self.snapshots.iter().enumerate() {
+            for (c, comp) in s.components.iter().enumerate() {
+                total.add(comp.size).map_err(|e| (v, c, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Ordered snapshots of one image stream, oldest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {

@@ -13,6 +13,7 @@ mod layer_key;
 mod metrics;
 mod plan;
 mod record;
+mod size;
 
 pub use attribution::{
     attribute, Attribution, Cause, Change, FetchedLayer, LayerInput, MemberInput, MemberShare,
@@ -24,6 +25,7 @@ pub use layer_key::{layer_key, LayerKey};
 pub use metrics::{fetched_layers, update_cost, UpdateCost};
 pub use plan::{Layer, Plan, PlanError, PlanInput};
 pub use record::{PlanRecord, PLAN_LABEL, PLAN_RECORD_VERSION};
+pub use size::{SizeOverflow, SizeTotal, MAX_TOTAL_BYTES};
 
 /// Seconds since the Unix epoch, UTC. Build times, changelog times and snapshot dates all use it.
 pub type Timestamp = i64;

@@ -15,6 +15,22 @@ pub const BOOTC_LABEL: &str = "containers.bootc";
 /// Our label with each component's kind and uncompressed size, so that a history can be
 /// rebuilt from a series of images ([`crate::image_snapshot`]).
 pub const COMPONENTS_LABEL: &str = "dev.rechunk.components";
+/// Labels rechunk sets itself and reads back (`--previous`, `images:`, the changelog): a
+/// `--label` may not set them, and they are applied after the user's.
+pub const OWN_LABELS: [&str; 2] = [PLAN_LABEL, COMPONENTS_LABEL];
+
+/// Refuses a `--label` key that would replace one of [`OWN_LABELS`].
+pub fn check_user_label(key: &str) -> Result<(), String> {
+    if OWN_LABELS.contains(&key) {
+        return Err(
+            "rechunk sets this label itself (the plan and components --previous and images: \
+             read back); choose another key"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Labels of a base image that describe its old layering and would lie about ours.
 const STALE_LABELS: &[&str] = &["ostree.commit", "ostree.final-diffid"];
 
@@ -36,7 +52,7 @@ pub struct HistoryEntry {
 pub struct ConfigInput<'a> {
     /// Config to carry over (env, cmd, entrypoint, labels, architecture, os, ...).
     pub base: Option<&'a Value>,
-    /// `--label K=V`, applied last.
+    /// `--label K=V`, applied over the carried-over labels, under ours ([`OWN_LABELS`]).
     pub labels: &'a [(String, String)],
     pub created: Timestamp,
     pub bootable: bool,
@@ -83,6 +99,10 @@ pub fn image_config(input: &ConfigInput) -> serde_json::Result<Value> {
     if input.bootable {
         labels.insert(BOOTC_LABEL.into(), "1".into());
     }
+    // The user's before ours: ours are never replaced (check_user_label refuses them earlier).
+    for (k, v) in input.labels {
+        labels.insert(k.clone(), v.clone().into());
+    }
     labels.insert(
         PLAN_LABEL.into(),
         serde_json::to_string(input.record)?.into(),
@@ -102,9 +122,6 @@ pub fn image_config(input: &ConfigInput) -> serde_json::Result<Value> {
         COMPONENTS_LABEL.into(),
         serde_json::to_string(&meta)?.into(),
     );
-    for (k, v) in input.labels {
-        labels.insert(k.clone(), v.clone().into());
-    }
     inner.insert("Labels".into(), Value::Object(labels.into_iter().collect()));
     cfg.insert("config".into(), Value::Object(inner));
 

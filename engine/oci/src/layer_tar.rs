@@ -2,7 +2,7 @@
 //!
 //! One fixed format so that the same entries always give the same bytes: POSIX ustar headers,
 //! PAX extended headers only where ustar cannot say it (long paths and link targets, xattrs as
-//! `SCHILY.xattr.NAME`), numeric uid/gid with empty user and group names, zero device numbers,
+//! `SCHILY.xattr.NAME`, mtimes before 1970 or after 2242), numeric uid/gid with empty user and group names, zero device numbers,
 //! no atime/ctime, directories with a trailing `/`. What goes into each header (mode, owner,
 //! mtime, xattrs, hardlinks) is decided by [`rechunk_tree::WriteRules`], the rules the
 //! component versions hash too; this module only encodes it.
@@ -20,6 +20,8 @@ use crate::interrupt;
 use crate::{Error, Result};
 
 const BLOCK: usize = 512;
+/// The largest mtime ustar's 12-byte octal field holds.
+const USTAR_MAX_MTIME: i64 = 0o77777777777;
 
 /// What a layer is written from and with.
 #[derive(Clone, Copy)]
@@ -66,7 +68,7 @@ pub(crate) fn write_layer_tar<W: Write>(
     Ok(content)
 }
 
-struct TarStream<'w, W> {
+pub(crate) struct TarStream<'w, W: ?Sized> {
     out: &'w mut W,
     input: TarInput<'w>,
     copy_buf: Vec<u8>,
@@ -75,8 +77,48 @@ struct TarStream<'w, W> {
     abort: &'w AtomicBool,
 }
 
-impl<'w, W: Write> TarStream<'w, W> {
-    fn check_stop(&self) -> Result<()> {
+impl<'w, W: Write + ?Sized> TarStream<'w, W> {
+    /// A stream writing to `out` (for callers that emit their own members, such as the
+    /// ostree-container layers; [`write_layer_tar`] is the plain case).
+    pub(crate) fn new(out: &'w mut W, input: TarInput<'w>, abort: &'w AtomicBool) -> Self {
+        TarStream {
+            out,
+            input,
+            copy_buf: vec![0; 1 << 20],
+            first_link: HashMap::new(),
+            abort,
+        }
+    }
+
+    /// A member whose content is `bytes` (header, content, padding).
+    pub(crate) fn member(&mut self, w: &Written, bytes: &[u8]) -> Result<()> {
+        self.header(w)
+            .and_then(|()| self.out.write_all(bytes))
+            .and_then(|()| self.pad(bytes.len() as u64))
+            .map_err(|e| write_err(self.input.tree, w.path, e))
+    }
+
+    /// A member whose content is the entry `e`'s, read through the input's content source.
+    pub(crate) fn member_with_content(&mut self, w: &Written, e: &Entry) -> Result<()> {
+        self.header(w)
+            .map_err(|err| write_err(self.input.tree, w.path, err))?;
+        self.content(e)
+    }
+
+    /// A member without content (a directory, symlink or hardlink).
+    pub(crate) fn bare_member(&mut self, w: &Written) -> Result<()> {
+        self.header(w)
+            .map_err(|e| write_err(self.input.tree, w.path, e))
+    }
+
+    /// The two zero blocks that end an archive.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.out
+            .write_all(&[0; 2 * BLOCK])
+            .map_err(|e| Error::io("writing layer for", &self.input.tree.root, e))
+    }
+
+    pub(crate) fn check_stop(&self) -> Result<()> {
         if interrupt::requested() {
             Err(Error::Interrupted)
         } else if self.abort.load(Ordering::Relaxed) {
@@ -168,11 +210,28 @@ impl<'w, W: Write> TarStream<'w, W> {
             );
         }
         for (name, value) in &w.xattrs {
+            if !rechunk_tree::xattr_name_fits_tar(name) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "extended attribute name {:?} holds '=' (or is empty): a tar PAX record \
+                         cannot carry it unambiguously",
+                        name
+                    ),
+                ));
+            }
             let mut key = b"SCHILY.xattr.".to_vec();
             key.extend_from_slice(name.as_bytes());
             pax_record(&mut pax, &key, value);
         }
-        let mtime = w.mtime.max(0) as u64;
+        // ustar's field holds 0 ..= 8^11 − 1 seconds; an mtime outside (before 1970, after
+        // 2242) goes in a PAX record, which readers prefer, as GNU tar and Go's archive/tar do.
+        let mtime = if (0..=USTAR_MAX_MTIME).contains(&w.mtime) {
+            w.mtime as u64
+        } else {
+            pax_record(&mut pax, b"mtime", w.mtime.to_string().as_bytes());
+            w.mtime.clamp(0, USTAR_MAX_MTIME) as u64
+        };
         if !pax.is_empty() {
             let mut x = Header::new_ustar();
             let mut name = b"PaxHeaders/".to_vec();

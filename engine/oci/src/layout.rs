@@ -4,15 +4,20 @@
 //! so the final step is a rename). Only [`Staging::commit`] touches the destination:
 //! - `oci:DIR` that does not exist (or is an empty directory): the staging directory is renamed
 //!   to DIR.
-//! - `oci:DIR` that is already an OCI image layout: the new blobs are moved in (blobs are
-//!   content-addressed, so existing ones are never changed), then `index.json` is replaced
-//!   atomically with the new tag added (an older manifest with the same tag is untagged).
-//!   A failure before that last rename leaves at most unreferenced blobs.
+//! - `oci:DIR` that is already an OCI image layout: the new blobs are moved in, then
+//!   `index.json` is replaced atomically with the new tag added (an older manifest with the
+//!   same tag is untagged). A blob already there is kept only once its size and sha256 are
+//!   checked; a truncated or altered one is replaced by ours. `blobs/` and `blobs/sha256/` must
+//!   be real directories (a symlink there would send our blobs elsewhere) and `index.json` a
+//!   regular file. A failure before the last rename leaves at most unreferenced blobs.
 //! - `oci:DIR` that exists and is anything else: refused before any work starts.
 //! - `oci-archive:FILE`: a tar of the layout is written to a temporary file next to FILE and
-//!   renamed over it; an existing FILE is replaced whole.
+//!   renamed over it; an existing FILE is replaced whole, and only if it is a regular file
+//!   (a device node, as in `--output oci-archive:/dev/null`, a symlink or a FIFO is refused).
 //!
-//! A failure or interruption drops the staging directory, which removes it.
+//! A failure or interruption drops the staging directory, which removes it; so does a second
+//! Ctrl-C, and after a `kill -9` the next build next to the same destination
+//! (`rechunk_fsio::scratch`).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -20,7 +25,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
-use tempfile::{NamedTempFile, TempDir};
+use rechunk_fsio::{check_output_file, ScratchDir, ScratchFile};
+use tempfile::NamedTempFile;
 
 use crate::error::{IoContext, NamedWriter};
 use crate::hashing::sha256_hex;
@@ -50,7 +56,7 @@ impl Blob {
 
 /// The staging layout of one build.
 pub struct Staging {
-    dir: TempDir,
+    dir: ScratchDir,
     dest: ImageRef,
     blobs: PathBuf,
 }
@@ -69,9 +75,7 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "image".to_string());
-        let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}.rechunk-"))
-            .tempdir_in(&parent)
+        let dir = ScratchDir::new_in(&parent, &format!(".{name}.rechunk-"))
             .ctx("creating a staging directory in", &parent)?;
         let blobs = dir.path().join("blobs").join("sha256");
         fs::create_dir_all(&blobs).ctx("creating", &blobs)?;
@@ -165,22 +169,36 @@ impl Staging {
             .ctx("setting permissions of", root)?;
         // rename(2) replaces an empty directory, and fails (leaving it alone) on anything else.
         fs::rename(root, dest).ctx("moving the finished image to", dest)?;
-        // Renamed away: nothing left for the TempDir to remove.
-        let _ = self.dir.keep();
+        // Renamed away: nothing left to remove.
+        self.dir.disarm();
         Ok(())
     }
 
     fn merge_into(self, dest: &Path, manifest: Descriptor) -> Result<()> {
         let index_path = dest.join("index.json");
-        let bytes = fs::read(&index_path).ctx("reading", &index_path)?;
+        let bytes = rechunk_fsio::read_capped(
+            &index_path,
+            rechunk_fsio::Links::NoFollow,
+            crate::read::MAX_JSON_BLOB,
+            "an OCI index",
+        )
+        .ctx("reading", &index_path)?;
         let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| Error::json(&index_path, e))?;
         let dest_blobs = dest.join("blobs").join("sha256");
+        check_blob_dirs(dest)?;
         fs::create_dir_all(&dest_blobs).ctx("creating", &dest_blobs)?;
+        check_blob_dirs(dest)?;
         for entry in fs::read_dir(&self.blobs).ctx("listing", &self.blobs)? {
             let entry = entry.ctx("listing", &self.blobs)?;
-            let target = dest_blobs.join(entry.file_name());
-            if !target.exists() {
+            let name = entry.file_name();
+            let target = dest_blobs.join(&name);
+            let size = entry
+                .metadata()
+                .ctx("reading metadata of", &entry.path())?
+                .len();
+            if !holds_blob(&target, &name.to_string_lossy(), size) {
+                // Absent, or not what its name says (truncated, altered, not a file): ours.
                 fs::rename(entry.path(), &target).ctx("moving blob to", &target)?;
             }
         }
@@ -208,9 +226,11 @@ impl Staging {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".rechunk-archive-")
-            .tempfile_in(parent)
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = ScratchFile::new_in(parent, &format!(".{name}.rechunk-archive-"), "")
             .ctx("creating a temporary archive in", parent)?;
         {
             let mut out =
@@ -218,9 +238,11 @@ impl Staging {
             write_layout_tar(&mut out, self.dir.path())?;
             out.flush().ctx("writing", tmp.path())?;
         }
+        // Checked again: what is at the destination now is what gets replaced.
+        check_output_file(dest).ctx("replacing", dest)?;
         let file = tmp
             .persist(dest)
-            .map_err(|e| Error::io("moving the finished archive to", dest, e.error))?;
+            .ctx("moving the finished archive to", dest)?;
         file.set_permissions(fs::Permissions::from_mode(0o644))
             .ctx("setting permissions of", dest)
     }
@@ -232,8 +254,10 @@ fn check_destination(dest: &ImageRef) -> Result<()> {
     match dest {
         ImageRef::Dir { .. } if path.is_dir() => {
             let empty = fs::read_dir(path).ctx("listing", path)?.next().is_none();
-            if empty || is_layout(path) {
+            if empty {
                 Ok(())
+            } else if is_layout(path) {
+                check_blob_dirs(path)
             } else {
                 Err(Error::invalid(
                     path,
@@ -250,12 +274,55 @@ fn check_destination(dest: &ImageRef) -> Result<()> {
             path,
             "is a directory; an oci-archive output must be a file",
         )),
+        ImageRef::Archive { .. } => check_output_file(path).ctx("writing", path),
         ImageRef::Json(p) | ImageRef::DockerArchive { path: p } => Err(Error::invalid(
             p,
             "can only write oci: or oci-archive: images",
         )),
         _ => Ok(()),
     }
+}
+
+/// `blobs/` and `blobs/sha256/` of an existing layout, where present, must be directories
+/// of the layout itself: a symlink there would send our blobs somewhere else.
+fn check_blob_dirs(layout: &Path) -> Result<()> {
+    for dir in [layout.join("blobs"), layout.join("blobs").join("sha256")] {
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                let what = if m.is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a directory"
+                };
+                return Err(Error::invalid(
+                    &dir,
+                    format!("is {what} in an existing layout; refusing to write blobs through it"),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("reading metadata of", dir, e)),
+        }
+    }
+    Ok(())
+}
+
+/// True when `path` is a regular file of `size` bytes whose sha256 is `hex`: a blob an
+/// existing layout may keep. Anything unreadable counts as not holding it.
+fn holds_blob(path: &Path, hex: &str, size: u64) -> bool {
+    let Ok(file) = rechunk_fsio::open_regular(path, rechunk_fsio::Links::NoFollow) else {
+        return false;
+    };
+    if file.metadata().map(|m| m.len()).ok() != Some(size) {
+        return false;
+    }
+    let mut hasher = crate::hashing::HashWriter::new(std::io::sink());
+    let read = std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, file),
+        &mut hasher,
+    );
+    let (_, digest, count) = hasher.finish();
+    read.is_ok() && count == size && digest.as_deref() == Some(hex)
 }
 
 fn is_layout(path: &Path) -> bool {

@@ -29,6 +29,9 @@ pub enum PreviousFormat {
     Record,
     OstreeComponents,
     Hhd,
+    /// An ostree ref's commit log (`--previous ostree:REPO:REF`): versions and change
+    /// history, no plan.
+    OstreeLog,
 }
 
 /// The previous image's plan and whatever else it remembers.
@@ -122,7 +125,12 @@ fn from_hhd(image: &ImageInfo, json: &str) -> Result<Option<PreviousPlan>> {
                 .flat_map(split_names)
                 .collect(),
             Value::String(s) => split_names(s),
-            other => return Err(bad(format!("label {HHD_LABEL}: unexpected layer {other}"))),
+            other => {
+                return Err(bad(format!(
+                    "label {HHD_LABEL}: unexpected layer {}",
+                    rechunk_fsio::shown::excerpt(&other.to_string())
+                )))
+            }
         };
         plan.layers.push(Layer::new(names));
     }

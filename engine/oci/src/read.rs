@@ -4,10 +4,12 @@
 //! [`open_layers`] also hands out each layer blob as a byte range, for `--from`.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use rechunk_fsio::shown::excerpt;
+use rechunk_fsio::{open_regular, read_capped, Links};
+use rechunk_model::SizeTotal;
 use serde_json::Value;
 
 use crate::error::IoContext;
@@ -17,8 +19,9 @@ use crate::reference::{ImageRef, DEFAULT_TAG};
 use crate::source::section::{Archive, Section};
 use crate::{Error, Result};
 
-/// Largest JSON blob (index, manifest, config) we hold in memory.
-const MAX_JSON_BLOB: u64 = 64 << 20;
+/// Largest JSON document (index, manifest, config, a manifest or config file) we hold in
+/// memory; JSON nesting is limited by serde_json (128 levels).
+pub const MAX_JSON_BLOB: u64 = 64 << 20;
 
 /// One layer as the manifest describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,17 +135,12 @@ impl Store for DirStore {
     }
     fn index(&self) -> Result<Vec<u8>> {
         let p = self.root.join("index.json");
-        fs::read(&p).ctx("reading", &p)
+        read_capped(&p, Links::NoFollow, MAX_JSON_BLOB, "an OCI index").ctx("reading", &p)
     }
     fn blob(&self, digest: &str) -> Result<Section> {
-        use std::os::unix::fs::OpenOptionsExt;
         let p = blob_path(&self.root, digest)?;
         // A blob is a plain file of the layout, never a link to somewhere else.
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .ctx("opening", &p)?;
+        let file = open_regular(&p, Links::NoFollow).ctx("opening", &p)?;
         Section::whole(file, p)
     }
 }
@@ -168,22 +166,9 @@ impl Store for ArchiveStore {
 fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Result<OpenedImage> {
     let loc = store.location();
     let index_bytes = store.index()?;
-    let index_path = loc.join("index.json");
-    let index: ImageIndex =
-        serde_json::from_slice(&index_bytes).map_err(|e| Error::json(&index_path, e))?;
-    let desc = pick_manifest(index.manifests(), tag, &loc)?;
-    let digest = desc.digest().to_string();
-    let manifest_bytes = verified_blob(store, &digest, &loc)?;
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| Error::json(loc.join(format!("blobs/{digest}")), e))?;
-    let config_digest = manifest.config().digest().to_string();
-    let config_bytes = verified_blob(store, &config_digest, &loc)?;
-    let config: Value = serde_json::from_slice(&config_bytes)
-        .map_err(|e| Error::json(loc.join(format!("blobs/{config_digest}")), e))?;
-    let mut image = image_from_manifest(&manifest, reference.to_string());
-    image.manifest_digest = Some(digest);
-    image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
-    apply_config(&mut image, config.clone());
+    let mut fetch = |digest: &str| verified_blob(store, digest, &loc);
+    let (image, manifest, config) =
+        read_metadata(&index_bytes, tag, &loc, reference.to_string(), &mut fetch)?;
     let mut layers = Vec::with_capacity(manifest.layers().len());
     for d in manifest.layers() {
         let digest = d.digest().to_string();
@@ -206,6 +191,36 @@ fn from_store(store: &dyn Store, tag: Option<&str>, reference: &ImageRef) -> Res
         config,
         layers,
     })
+}
+
+/// What a layout says about one image: `index.json` (its bytes), the manifest it tags, that
+/// manifest's config; `fetch` gives a blob's bytes by digest (the stores check them against
+/// it). The one path every OCI layout and archive takes, and the fuzz target's.
+pub(crate) fn read_metadata(
+    index_bytes: &[u8],
+    tag: Option<&str>,
+    loc: &Path,
+    source: String,
+    fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<(ImageInfo, ImageManifest, Value)> {
+    let index_path = loc.join("index.json");
+    let index: ImageIndex =
+        serde_json::from_slice(index_bytes).map_err(|e| Error::json(&index_path, e))?;
+    let desc = pick_manifest(index.manifests(), tag, loc)?;
+    let digest = desc.digest().to_string();
+    let manifest_bytes = fetch(&digest)?;
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| Error::json(loc.join(format!("blobs/{digest}")), e))?;
+    let config_digest = manifest.config().digest().to_string();
+    let config_bytes = fetch(&config_digest)?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| Error::json(loc.join(format!("blobs/{config_digest}")), e))?;
+    let mut image = image_from_manifest(&manifest, source);
+    check_layer_sizes(&image, &loc.join(format!("blobs/{digest}")))?;
+    image.manifest_digest = Some(digest);
+    image.metadata_bytes = manifest_bytes.len() as u64 + config_bytes.len() as u64;
+    apply_config(&mut image, config.clone());
+    Ok((image, manifest, config))
 }
 
 /// The manifest tagged `tag`; without a tag, the only manifest, or else the one tagged
@@ -279,6 +294,21 @@ fn blob_path(root: &Path, digest: &str) -> Result<PathBuf> {
     Ok(root.join("blobs").join("sha256").join(hex))
 }
 
+/// The layer sizes a manifest claims, added up under the one bound on input sizes
+/// ([`rechunk_model::MAX_TOTAL_BYTES`]): `diff` and the changelog sum them.
+fn check_layer_sizes(image: &ImageInfo, path: &Path) -> Result<()> {
+    let mut total = SizeTotal::default();
+    for (i, l) in image.layers.iter().enumerate() {
+        total.add(l.size).map_err(|e| {
+            Error::invalid(
+                path,
+                format!("layer {} ({}): {e}", i + 1, excerpt(&l.digest)),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 fn image_from_manifest(manifest: &ImageManifest, source: String) -> ImageInfo {
     let layers = manifest
         .layers()
@@ -322,19 +352,39 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 
 /// A JSON file: an image manifest, an image config, or `skopeo inspect` output.
 fn from_json_file(path: &Path) -> Result<ImageInfo> {
-    let bytes = fs::read(path).ctx("reading", path)?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::json(path, e))?;
+    let bytes = read_capped(
+        path,
+        Links::Follow,
+        MAX_JSON_BLOB,
+        "an image manifest or config",
+    )
+    .ctx("reading", path)?;
+    from_json_bytes(&bytes, path)
+}
+
+/// [`from_json_file`] once read; `path` names it.
+pub(crate) fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<ImageInfo> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::json(path, e))?;
     let source = path.display().to_string();
     if v.get("layers").is_some_and(Value::is_array) {
         let manifest: ImageManifest =
             serde_json::from_value(v).map_err(|e| Error::json(path, e))?;
         let mut image = image_from_manifest(&manifest, source);
-        image.manifest_digest = Some(format!("sha256:{}", sha256_hex(&bytes)));
-        image.metadata_bytes = bytes.len() as u64 + manifest.config().size();
+        check_layer_sizes(&image, path)?;
+        image.manifest_digest = Some(format!("sha256:{}", sha256_hex(bytes)));
+        // The config's size is the manifest's word for it: bounded like any input size.
+        let mut metadata = SizeTotal::default();
+        metadata
+            .add(bytes.len() as u64)
+            .and_then(|_| metadata.add(manifest.config().size()))
+            .map_err(|e| Error::invalid(path, format!("the config's size: {e}")))?;
+        image.metadata_bytes = metadata.get();
         return Ok(image);
     }
     if v.get("LayersData").is_some() || v.get("Labels").is_some() {
-        return Ok(from_skopeo_inspect(&v, source));
+        let image = from_skopeo_inspect(&v, source);
+        check_layer_sizes(&image, path)?;
+        return Ok(image);
     }
     if v.get("rootfs").is_some() || v.get("config").is_some_and(Value::is_object) {
         let mut image = ImageInfo {

@@ -1,6 +1,11 @@
 //! Image references as skopeo and podman spell them: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
 //! plus, for reading only, `docker-archive:FILE` (what `podman save` writes by default) and a
 //! path to a manifest / config / `skopeo inspect` JSON file.
+//!
+//! As in skopeo (containers/image), the path ends at the first colon and the rest is the tag,
+//! which must be a valid `org.opencontainers.image.ref.name` (the OCI annotation grammar:
+//! components of letters and digits joined by `.`, `_`, `-`, `--`, `:`, `@` or `+`, separated by
+//! `/`). So `oci:x.oci:../../etc/x` is refused rather than taken as a path.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,6 +44,15 @@ impl ImageRef {
         }
         if path.is_file() {
             return Ok(ImageRef::Json(path.to_path_buf()));
+        }
+        if path.exists() && !path.is_dir() {
+            // A FIFO or a device: say so rather than list the forms a reference takes.
+            if let Err(e) = rechunk_fsio::check_regular(path, rechunk_fsio::Links::Follow) {
+                return Err(Error::Reference {
+                    reference: s.to_string(),
+                    reason: e.to_string(),
+                });
+            }
         }
         Err(Error::Reference {
             reference: s.to_string(),
@@ -82,11 +96,24 @@ impl ImageRef {
         } else {
             return Ok(None);
         };
-        let (path, tag) = split_tag(rest);
+        let (path, tag) = match rest.split_once(':') {
+            Some((path, tag)) => (path, Some(tag)),
+            None => (rest, None),
+        };
         if path.is_empty() {
             return Err(Error::Reference {
                 reference: s.to_string(),
                 reason: "the path is empty".to_string(),
+            });
+        }
+        if let Some(tag) = tag.filter(|t| !is_ref_name(t)) {
+            return Err(Error::Reference {
+                reference: rechunk_fsio::shown::excerpt(s).into_owned(),
+                reason: format!(
+                    "{:?} is not a valid tag (letters and digits joined by . _ - -- : @ + and \
+                     /, at most {MAX_TAG} bytes); the path ends at the first ':', as in skopeo",
+                    rechunk_fsio::shown::excerpt(tag)
+                ),
             });
         }
         let path = PathBuf::from(path);
@@ -135,20 +162,36 @@ impl fmt::Display for ImageRef {
     }
 }
 
-/// Splits `path:tag` at the last colon when what follows is a valid tag (letters, digits, `_`,
-/// `.`, `-`; never a `/`), so paths that contain colons still work.
-fn split_tag(s: &str) -> (&str, Option<&str>) {
-    match s.rsplit_once(':') {
-        Some((path, tag)) if is_tag(tag) => (path, Some(tag)),
-        _ => (s, None),
-    }
+/// Longest tag accepted (the grammar has no limit; this one keeps index.json sane).
+const MAX_TAG: usize = 256;
+
+/// The OCI `org.opencontainers.image.ref.name` grammar (image-spec annotations.md):
+/// `component ("/" component)*`, `component = alphanum (separator alphanum)*`,
+/// `alphanum = [A-Za-z0-9]+`, `separator = [-._:@+] | "--"`.
+pub fn is_ref_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_TAG && s.split('/').all(is_ref_component)
 }
 
-fn is_tag(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+fn is_ref_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        if i == start {
+            return false; // empty, or a separator where letters or digits must be
+        }
+        if i == b.len() {
+            return true;
+        }
+        i += match (b[i], b.get(i + 1)) {
+            (b'-', Some(b'-')) => 2,
+            (b'-' | b'.' | b'_' | b':' | b'@' | b'+', _) => 1,
+            _ => return false,
+        };
+    }
 }
 
 #[cfg(test)]
@@ -171,10 +214,13 @@ mod tests {
                 tag: None
             }
         );
-        // A colon followed by a path is part of the path, not a tag.
+        // As skopeo: the path ends at the first colon; the tag may hold `/` and `:`.
         assert_eq!(
-            ImageRef::parse_output("oci:/a:b/c").unwrap().path(),
-            Path::new("/a:b/c")
+            ImageRef::parse_output("oci:/a:b/c:d").unwrap(),
+            ImageRef::Dir {
+                path: "/a".into(),
+                tag: Some("b/c:d".into())
+            }
         );
         assert!(ImageRef::parse_output("docker://x").is_err());
         assert!(ImageRef::parse_output("docker-archive:x.tar").is_err());
@@ -191,5 +237,42 @@ mod tests {
             ImageRef::parse_output("oci:/x:t").unwrap().to_string(),
             "oci:/x:t"
         );
+    }
+
+    #[test]
+    fn tags_follow_the_oci_ref_name_grammar() {
+        for good in [
+            "latest",
+            "v1",
+            "40.20240906.3.0",
+            "a_b",
+            "a--b",
+            "quay.io/fedora/fedora-coreos:stable",
+            "x@sha256:abc",
+            "1.0+build",
+        ] {
+            assert!(is_ref_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "../../etc/x",
+            ".hidden",
+            "a..b",
+            "a---b",
+            "a/",
+            "/a",
+            "a//b",
+            "-a",
+            "a-",
+            "a b",
+            "a\x1bb",
+            "ünï",
+        ] {
+            assert!(!is_ref_name(bad), "{bad}");
+        }
+        assert!(!is_ref_name(&"a".repeat(MAX_TAG + 1)));
+        let e = ImageRef::parse_output("oci:x.oci:../../etc/x").unwrap_err();
+        assert!(e.to_string().contains("is not a valid tag"), "{e}");
+        assert!(ImageRef::parse("oci-archive:img.tar:../x").is_err());
     }
 }

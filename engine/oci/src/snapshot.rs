@@ -9,7 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use rechunk_model::{Component, ComponentKind, PlanRecord, Snapshot, PLAN_LABEL};
+use rechunk_fsio::shown::excerpt;
+use rechunk_model::{Component, ComponentKind, PlanRecord, SizeTotal, Snapshot, PLAN_LABEL};
 
 use crate::config::{ComponentMeta, COMPONENTS_LABEL};
 use crate::previous::OSTREE_COMPONENTS;
@@ -36,16 +37,20 @@ pub fn image_snapshot(image: &ImageInfo) -> Result<Snapshot> {
             .get(COMPONENTS_LABEL)
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default();
-        let components = record
-            .components
-            .iter()
-            .map(|(name, version)| {
-                let (kind, size) = meta
-                    .get(name)
-                    .map_or((ComponentKind::Package, 0), |m| (m.kind, m.size));
-                Component::new(name.clone(), kind, version.clone(), size)
-            })
-            .collect();
+        let mut total = SizeTotal::default();
+        let mut components = Vec::with_capacity(record.components.len());
+        for (name, version) in &record.components {
+            let (kind, size) = meta
+                .get(name)
+                .map_or((ComponentKind::Package, 0), |m| (m.kind, m.size));
+            total.add(size).map_err(|e| {
+                Error::invalid(
+                    &image.source,
+                    format!("label {COMPONENTS_LABEL}: component {}: {e}", excerpt(name)),
+                )
+            })?;
+            components.push(Component::new(name.clone(), kind, version.clone(), size));
+        }
         return Ok(Snapshot::new(id, date, components));
     }
     let mut components = Vec::new();

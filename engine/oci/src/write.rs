@@ -100,6 +100,13 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
     if req.jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    if req.jobs > crate::jobs::max_jobs() {
+        return Err(Error::Usage(format!(
+            "--jobs {} is more than {} (see rechunk_oci::jobs)",
+            req.jobs,
+            crate::jobs::max_jobs()
+        )));
+    }
     let assignment = assign(req.tree, req.components, req.owner, req.plan)?;
     let staging = Staging::new(req.output)?;
     // Layers with no owned entry are not emitted (an empty plan layer, or components without
@@ -159,14 +166,7 @@ fn write_layers(
     let failed = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<BuiltLayer>>>> =
         Mutex::new((0..emitted.len()).map(|_| None).collect());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(req.jobs)
-        .thread_name(|i| format!("rechunk-layer-{i}"))
-        .build()
-        .map_err(|e| {
-            let e = std::io::Error::other(e.to_string());
-            Error::io("starting the layer writer threads for", staging.path(), e)
-        })?;
+    let pool = writer_pool(req.jobs, "layer", staging)?;
     // One compressor per writer thread, reused for every layer the thread writes; all of them
     // spread a layer's compression over the same `jobs` workers, so a big layer does not run on
     // one core while the others idle (the bytes do not depend on it: see `compression`).
@@ -275,7 +275,7 @@ fn write_one_layer(
     Ok((Blob { digest, size }, diff_id, tar_size))
 }
 
-fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {
+pub(crate) fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {
     let n = layers.len();
     layers
         .iter()
@@ -303,24 +303,7 @@ fn manifest_json(
 ) -> Result<Vec<u8>> {
     let descriptors = layers
         .iter()
-        .map(|l| {
-            let hex = l.digest.trim_start_matches("sha256:").to_string();
-            let mut d: Descriptor = Blob {
-                digest: hex,
-                size: l.size,
-            }
-            .descriptor(compression.media_type())?;
-            let key = layer_key(l.components.iter().map(|c| {
-                let version = versions.get(c).map_or("", String::as_str);
-                (c.as_str(), version)
-            }));
-            let ann = [
-                (OSTREE_COMPONENTS.to_string(), l.components.join(",")),
-                (LAYER_KEY.to_string(), key.to_string()),
-            ];
-            d.set_annotations(Some(ann.into_iter().collect()));
-            Ok(d)
-        })
+        .map(|l| layer_descriptor(compression, l, versions))
         .collect::<Result<Vec<_>>>()?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -330,6 +313,30 @@ fn manifest_json(
         .build()
         .map_err(|e| Error::Internal(format!("building the manifest: {e}")))?;
     canonical_bytes(&manifest).map_err(|e| Error::json(Path::new("manifest"), e))
+}
+
+/// A layer's descriptor with its `ostree.components` and [`LAYER_KEY`] annotations.
+pub(crate) fn layer_descriptor(
+    compression: Compression,
+    l: &BuiltLayer,
+    versions: &BTreeMap<String, String>,
+) -> Result<Descriptor> {
+    let hex = l.digest.trim_start_matches("sha256:").to_string();
+    let mut d: Descriptor = Blob {
+        digest: hex,
+        size: l.size,
+    }
+    .descriptor(compression.media_type())?;
+    let key = layer_key(l.components.iter().map(|c| {
+        let version = versions.get(c).map_or("", String::as_str);
+        (c.as_str(), version)
+    }));
+    let ann = [
+        (OSTREE_COMPONENTS.to_string(), l.components.join(",")),
+        (LAYER_KEY.to_string(), key.to_string()),
+    ];
+    d.set_annotations(Some(ann.into_iter().collect()));
+    Ok(d)
 }
 
 /// bootc's test: `/usr/lib/bootc` exists, or a kernel at `/usr/lib/modules/*/vmlinuz`.
@@ -353,4 +360,21 @@ pub fn component_versions(components: &[Component]) -> BTreeMap<String, String> 
         .iter()
         .map(|c| (c.name.clone(), c.version.clone()))
         .collect()
+}
+
+/// The `jobs` threads that write the layers of one image into `staging` (named
+/// `rechunk-KIND-N`, so a stack dump says which writer they are).
+pub(crate) fn writer_pool(
+    jobs: usize,
+    kind: &'static str,
+    staging: &Staging,
+) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(move |i| format!("rechunk-{kind}-{i}"))
+        .build()
+        .map_err(|e| {
+            let e = std::io::Error::other(e.to_string());
+            Error::io("starting the layer writer threads for", staging.path(), e)
+        })
 }

@@ -66,6 +66,7 @@ impl<'a> Build<'a> {
             created: EPOCH,
             rules: WriteRules {
                 clamp_mtime: Some(EPOCH),
+                ..WriteRules::default()
             },
             labels: &[("org.example.test".into(), "yes".into())],
             base_config: None,

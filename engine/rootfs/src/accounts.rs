@@ -8,14 +8,14 @@
 //! define is 0 too (rpm installs such a file as root, with a warning).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use rechunk_tree::ContentSource;
 
 use crate::error::Error;
 use crate::resolve::TreeIndex;
-use crate::{EntryKind, Tree};
+use crate::small_file::read_small;
+use crate::Tree;
 
 /// Largest account file read: real ones are a few KiB; a bigger one is not an account file.
 const MAX_ACCOUNT_FILE: u64 = 16 << 20;
@@ -69,30 +69,17 @@ fn read_ids(
 ) -> Result<HashMap<String, u32>, Error> {
     let mut ids = HashMap::new();
     for file in files {
-        // A path that escapes or loops defines nobody: rpm would not have read it either.
-        let Ok(real) = index.resolve(Path::new(file), true) else {
-            continue;
-        };
-        let Some(e) = index
-            .get(&real)
-            .map(|i| &tree.entries[i])
-            .filter(|e| e.kind == EntryKind::Regular)
+        let Some((_, bytes)) = read_small(
+            tree,
+            index,
+            content,
+            Path::new(file),
+            MAX_ACCOUNT_FILE,
+            "reading account names",
+        )?
         else {
             continue;
         };
-        let path = tree.root.join(&real);
-        if e.size > MAX_ACCOUNT_FILE {
-            return Err(Error::io(
-                &path,
-                "reading account names",
-                std::io::Error::other(format!("{} bytes is too large", e.size)),
-            ));
-        }
-        let mut bytes = Vec::new();
-        content
-            .open(e)?
-            .read_to_end(&mut bytes)
-            .map_err(|err| Error::io(&path, "reading account names", err))?;
         let text = String::from_utf8_lossy(&bytes);
         for (name, id) in parse(&text) {
             ids.entry(name.to_owned()).or_insert(id);

@@ -16,8 +16,18 @@ pub enum Error {
     },
     #[error("{path}: is a {kind}; sockets, FIFOs and device nodes cannot go into an image (--skip-special-files leaves them out)", path = .path.display())]
     SpecialFile { path: PathBuf, kind: &'static str },
+    #[error("{path}: a path of {len} bytes is longer than {max} (PATH_MAX): it could not be opened in a container; refusing the tree", path = rechunk_fsio::shown::excerpt(&.path.to_string_lossy()), max = rechunk_tree::belongs::MAX_PATH)]
+    PathTooLong { path: PathBuf, len: usize },
+    #[error("{path}: extended attribute name {name:?} holds '=': a tar PAX record (SCHILY.xattr.NAME=VALUE) cannot carry it unambiguously; refusing it", path = .path.display())]
+    XattrName { path: PathBuf, name: String },
     #[error("{path}: symlink to {target} leads out of the root filesystem; refusing to follow it", path = .path.display(), target = .target.display())]
     SymlinkEscapes { path: PathBuf, target: PathBuf },
+    /// The files' sizes add up past the bound on input sizes (sparse files claiming exabytes).
+    #[error("{path}: the sizes of the files up to this one add up too much: {err}", path = .path.display())]
+    TooLarge {
+        path: PathBuf,
+        err: rechunk_model::SizeOverflow,
+    },
     #[error(transparent)]
     Rpmdb(#[from] rechunk_rpmdb::Error),
     /// Reading content, or a rule on what belongs in an image (a non-empty /boot).
@@ -48,6 +58,8 @@ pub enum WarningKind {
     Skipped,
     /// An rpmdb row skipped with `--keep-going`.
     CorruptPackage,
+    /// SELinux labels that look assigned by the build host, written under `--selinux keep`.
+    HostLabels,
     /// Anything else worth telling (a symlinked rpm path that leads nowhere, ...).
     Other,
 }

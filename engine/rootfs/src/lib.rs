@@ -11,8 +11,10 @@ mod caps;
 pub mod components;
 mod digest;
 mod error;
+pub mod labels;
 mod resolve;
 mod scan;
+mod small_file;
 mod verify;
 
 use std::io::{self, Write};
@@ -23,13 +25,14 @@ use std::sync::Arc;
 pub use accounts::Accounts;
 pub use caps::FileCaps;
 pub use components::{
-    assign_components, rpmdb_component_name, unowned_claim, Claim, ComponentInput, ComponentSource,
-    Drift, Ownership, Rule, BIG_FILE, COMPONENT_XATTR,
+    assign_components, package_components, rpmdb_component_name, unowned_claim, Claim,
+    ComponentInput, ComponentSource, Drift, Ownership, Rule, BIG_FILE, COMPONENT_XATTR,
 };
 pub use error::{Error, Warning, WarningKind};
 pub use rechunk_tree::belongs::SKIP_XATTR;
 pub use rechunk_tree::{
-    ContentSource, DirSource, Entry, EntryKind, InodeId, SkipReason, Skipped, Tree, WriteRules,
+    ContentSource, DirSource, Entry, EntryKind, InodeId, SelinuxMode, SkipReason, Skipped, Tree,
+    WriteRules,
 };
 pub use resolve::{ResolveError, TreeIndex};
 pub use scan::{scan, Scan, ScanOptions};
@@ -50,8 +53,9 @@ pub struct LoadOptions {
     pub verify_digests: bool,
     /// Incremented once per entry scanned, for a progress display.
     pub progress: Option<Arc<AtomicU64>>,
-    /// What the image writer will write (the `SOURCE_DATE_EPOCH` clamp): component versions
-    /// hash what will be in the layer.
+    /// What the image writer will write (the `SOURCE_DATE_EPOCH` clamp, `--selinux`):
+    /// component versions hash what will be in the layer. Under [`SelinuxMode::Policy`] the
+    /// tree's labels are replaced by its policy's ([`labels`]) before anything else.
     pub rules: WriteRules,
     /// Where the rpm database is copied to be read when the content is not a directory (an
     /// image); the system's temporary directory by default.
@@ -81,6 +85,8 @@ pub struct LoadedRoot {
     pub warnings: Vec<Warning>,
     /// The rpm database that was read (full path inside the tree's location).
     pub rpmdb: Option<PathBuf>,
+    /// What `--selinux policy` labelled, under that mode.
+    pub labels: Option<labels::PolicyLabels>,
 }
 
 /// Scans the directory `root`, reads its rpm database and assigns every entry to a component.
@@ -103,16 +109,32 @@ pub fn load_tree(
     opts: &LoadOptions,
 ) -> Result<LoadedRoot, Error> {
     let Scan {
-        tree,
+        mut tree,
         skipped,
         mut warnings,
     } = scanned;
+    check_sizes(&tree)?;
+    let labels = match opts.rules.selinux {
+        SelinuxMode::Policy => Some(labels::apply_policy(&mut tree, content)?),
+        SelinuxMode::Keep => {
+            warnings.extend(labels::host_label_warning(&tree));
+            None
+        }
+        SelinuxMode::Strip => None,
+    };
     let index = TreeIndex::new(&tree);
-    let located = locate_rpmdb(&tree, &index)?;
+    let located = locate_rpmdb(&tree, &index, opts.keep_going, &mut warnings)?;
     let mut packages = Vec::new();
     let mut rpmdb = None;
     if let Some(db) = located.database {
-        let read = read_packages(&tree, db, content, opts)?;
+        let read = read_packages(&tree, db, content, opts).map_err(|e| match &located.via {
+            Some(link) => Error::Io {
+                path: tree.root.join(link),
+                op: "reading the rpm database it links to",
+                err: io::Error::other(e.to_string()),
+            },
+            None => e,
+        })?;
         let path = tree.root.join(&tree.entries[db].path);
         warnings.extend(read.skipped.iter().map(|s| Warning {
             kind: WarningKind::CorruptPackage,
@@ -149,20 +171,45 @@ pub fn load_tree(
         skipped,
         warnings,
         rpmdb,
+        labels,
     })
+}
+
+/// Every size computed from the tree (components, layers) is a sum of its files' sizes: bound
+/// their total ([`rechunk_model::MAX_TOTAL_BYTES`]), so none can wrap.
+fn check_sizes(tree: &Tree) -> Result<(), Error> {
+    let mut total = rechunk_model::SizeTotal::default();
+    for e in tree.entries.iter().filter(|e| e.kind == EntryKind::Regular) {
+        total.add(e.size).map_err(|err| Error::TooLarge {
+            path: tree.root.join(&e.path),
+            err,
+        })?;
+    }
+    Ok(())
 }
 
 /// The rpm database directories present in a tree (real paths) and the database entry to read.
 struct Located {
     dirs: Vec<PathBuf>,
     database: Option<usize>,
+    /// The name rpm looks for, when it is a symlink to the database entry: errors name it too.
+    via: Option<PathBuf>,
 }
 
-/// Looks for the rpmdb at rpm's locations, following symlinks only inside the tree.
-fn locate_rpmdb(tree: &Tree, index: &TreeIndex) -> Result<Located, Error> {
+/// Looks for the rpmdb at rpm's locations, following symlinks only inside the tree. A database
+/// name that is there but is not (or does not lead to) a regular file is an error naming it
+/// (with `keep_going`, a warning, and no database is read): ignoring it would make every file
+/// unpackaged without a word.
+fn locate_rpmdb(
+    tree: &Tree,
+    index: &TreeIndex,
+    keep_going: bool,
+    warnings: &mut Vec<Warning>,
+) -> Result<Located, Error> {
     let mut located = Located {
         dirs: Vec::new(),
         database: None,
+        via: None,
     };
     for dir in DB_DIRS {
         let real = index
@@ -172,16 +219,67 @@ fn locate_rpmdb(tree: &Tree, index: &TreeIndex) -> Result<Located, Error> {
         if !is_dir || located.dirs.contains(&real) {
             continue;
         }
-        let file = DB_FILES
-            .iter()
-            .filter_map(|(name, _)| index.get(&real.join(name)))
-            .find(|&i| tree.entries[i].kind == EntryKind::Regular);
         if located.database.is_none() {
-            located.database = file;
+            match database_file(tree, index, &real) {
+                Ok(Some((file, via))) => {
+                    located.database = Some(file);
+                    located.via = via;
+                }
+                Ok(None) => {}
+                Err(e) if keep_going => warnings.push(Warning {
+                    kind: WarningKind::Other,
+                    path: tree.root.join(&real),
+                    message: format!("no rpm database read: {e}"),
+                }),
+                Err(e) => return Err(e),
+            }
         }
         located.dirs.push(real);
     }
     Ok(located)
+}
+
+/// The database file of rpm database directory `dir` (a real path of the tree), by the first
+/// of rpm's names present: a regular file, or a symlink leading to one inside the tree (then
+/// also the symlink's path).
+fn database_file(
+    tree: &Tree,
+    index: &TreeIndex,
+    dir: &Path,
+) -> Result<Option<(usize, Option<PathBuf>)>, Error> {
+    for (name, _) in DB_FILES {
+        let path = dir.join(name);
+        let Some(i) = index.get(&path) else {
+            continue;
+        };
+        let shown = tree.root.join(&path);
+        let bad = |why: String| Error::Io {
+            path: shown.clone(),
+            op: "reading the rpm database",
+            err: io::Error::other(why),
+        };
+        return match &tree.entries[i].kind {
+            EntryKind::Regular => Ok(Some((i, None))),
+            EntryKind::Directory => Err(bad("a directory, not a database file".into())),
+            EntryKind::Symlink(target) => {
+                let real = index
+                    .resolve(&path, true)
+                    .map_err(|e| resolve_error(tree, e))?;
+                match index.get(&real).map(|j| (j, &tree.entries[j].kind)) {
+                    Some((j, EntryKind::Regular)) => Ok(Some((j, Some(path.clone())))),
+                    Some((_, EntryKind::Directory)) => Err(bad(format!(
+                        "a symlink to {}, a directory, not a database file",
+                        target.display()
+                    ))),
+                    _ => Err(bad(format!(
+                        "a symlink to {} that leads to nothing in the tree",
+                        target.display()
+                    ))),
+                }
+            }
+        };
+    }
+    Ok(None)
 }
 
 /// Reads the database at entry `db`: in place when the content is a directory, else copied

@@ -4,13 +4,15 @@
 //! examined with `statx(AT_SYMLINK_NOFOLLOW)` and extended attributes are read through
 //! `/proc/self/fd/<dir>/<name>` with the `l*xattr` calls, so no path is ever resolved through a
 //! symlink and nothing outside the root can be reached even if the tree changes under us.
-//! Sibling directories are walked in parallel (rayon); the result is sorted by path.
+//! Every directory is one task of a rayon scope, spawned by its parent's task: the walk is
+//! iterative (no stack frame per level, so a tree thousands of directories deep is walked like
+//! any other) and directories are read in parallel; the result is sorted by path.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -49,6 +51,11 @@ struct Walk<'a> {
     warnings: Mutex<Vec<Warning>>,
     /// `/proc/self/fd` is usable: xattrs are read through it.
     procfs: bool,
+    /// What every directory task recorded.
+    found: Mutex<Vec<Vec<Entry>>>,
+    /// The first error; once set, the tasks still queued do nothing.
+    error: Mutex<Option<Error>>,
+    failed: AtomicBool,
 }
 
 /// Walks `root` and records every entry; see the module doc for the guarantees.
@@ -66,8 +73,22 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Scan, Error> {
         skipped: Mutex::new(Vec::new()),
         warnings: Mutex::new(Vec::new()),
         procfs: Path::new("/proc/self/fd").is_dir(),
+        found: Mutex::new(Vec::new()),
+        error: Mutex::new(None),
+        failed: AtomicBool::new(false),
     };
-    let mut entries = walk.dir(&root_fd, Path::new(""))?;
+    let root_fd = Arc::new(root_fd);
+    rayon::scope(|s| walk.dir(s, &root_fd, PathBuf::new()));
+    if let Some(err) = walk.error.into_inner().unwrap_or(None) {
+        return Err(err);
+    }
+    let mut entries: Vec<Entry> = walk
+        .found
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
     entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let mut skipped = walk.skipped.into_inner().unwrap_or_default();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -155,24 +176,49 @@ impl Walk<'_> {
         Ok(Visit::Skip)
     }
 
-    /// Records the entries of directory `fd` (at `rel`) and, in parallel, everything below.
-    fn dir(&self, fd: &OwnedFd, rel: &Path) -> Result<Vec<Entry>, Error> {
+    /// Records the entries of directory `fd` (at `rel`) and spawns a task for each
+    /// subdirectory; a failure is kept as the walk's error.
+    fn dir<'s>(&'s self, s: &rayon::Scope<'s>, fd: &Arc<OwnedFd>, rel: PathBuf) {
+        if self.failed.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.entries_of(fd, &rel) {
+            Ok((entries, subdirs)) => {
+                if let Ok(mut found) = self.found.lock() {
+                    found.push(entries);
+                }
+                for (name, sub) in subdirs {
+                    let parent = fd.clone();
+                    s.spawn(move |s| self.subdir(s, &parent, &name, sub));
+                }
+            }
+            Err(err) => self.fail(err),
+        }
+    }
+
+    /// The entries of directory `fd` (at `rel`), and its subdirectories to descend into.
+    #[allow(clippy::type_complexity)]
+    fn entries_of(
+        &self,
+        fd: &OwnedFd,
+        rel: &Path,
+    ) -> Result<(Vec<Entry>, Vec<(OsString, PathBuf)>), Error> {
         let names = match read_names(fd) {
             Ok(names) => names,
             Err(e) => {
                 let err = Error::io(self.full(rel), "listing directory", e.into());
                 self.fail_or_skip(rel, err)?;
-                return Ok(Vec::new());
+                return Ok((Vec::new(), Vec::new()));
             }
         };
         if names.iter().any(|n| n == belongs::CACHEDIR_TAG) && is_cachedir_tag(fd) {
             self.skip(rel, SkipReason::CacheDir);
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let mut entries = Vec::with_capacity(names.len());
         let mut subdirs = Vec::new();
-        for name in &names {
-            match self.visit(fd, rel, name)? {
+        for name in names {
+            match self.visit(fd, rel, &name)? {
                 Visit::Record(e) => entries.push(e),
                 Visit::Descend(e) => {
                     subdirs.push((name, e.path.clone()));
@@ -184,29 +230,41 @@ impl Walk<'_> {
         if let Some(p) = &self.opts.progress {
             p.fetch_add(entries.len() as u64, Ordering::Relaxed);
         }
-        let below: Vec<Vec<Entry>> = subdirs
-            .par_iter()
-            .map(|(name, sub)| self.subdir(fd, name, sub))
-            .collect::<Result<_, _>>()?;
-        entries.extend(below.into_iter().flatten());
-        Ok(entries)
+        Ok((entries, subdirs))
     }
 
-    fn subdir(&self, parent: &OwnedFd, name: &OsStr, rel: &Path) -> Result<Vec<Entry>, Error> {
+    fn subdir<'s>(&'s self, s: &rayon::Scope<'s>, parent: &OwnedFd, name: &OsStr, rel: PathBuf) {
+        if self.failed.load(Ordering::Relaxed) {
+            return;
+        }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::openat(parent, name, flags, Mode::empty()) {
-            Ok(fd) => self.dir(&fd, rel),
+            Ok(fd) => self.dir(s, &Arc::new(fd), rel),
             Err(e) => {
-                let err = Error::io(self.full(rel), "opening directory", e.into());
-                self.fail_or_skip(rel, err)?;
-                Ok(Vec::new())
+                let err = Error::io(self.full(&rel), "opening directory", e.into());
+                if let Err(err) = self.fail_or_skip(&rel, err) {
+                    self.fail(err);
+                }
             }
         }
+    }
+
+    /// Keeps the first error of the walk and stops the tasks still queued.
+    fn fail(&self, err: Error) {
+        if let Ok(mut first) = self.error.lock() {
+            first.get_or_insert(err);
+        }
+        self.failed.store(true, Ordering::Relaxed);
     }
 
     /// Looks at one entry of directory `dirfd` without following it.
     fn visit(&self, dirfd: &OwnedFd, parent: &Path, name: &OsStr) -> Result<Visit, Error> {
         let rel = parent.join(name);
+        let len = rel.as_os_str().len();
+        if len > belongs::MAX_PATH {
+            let path = self.full(&rel);
+            return self.fail_or_skip(&rel, Error::PathTooLong { path, len });
+        }
         let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
         let st = match rustix::fs::statx(dirfd, name, flags, StatxFlags::BASIC_STATS) {
             Ok(st) => st,
@@ -234,6 +292,16 @@ impl Walk<'_> {
                 return self.fail_or_skip(&rel, err);
             }
         };
+        if let Some((name, _)) = xattrs
+            .iter()
+            .find(|(n, _)| !rechunk_tree::xattr_name_fits_tar(n))
+        {
+            let err = Error::XattrName {
+                path: self.full(&rel),
+                name: name.to_string_lossy().into_owned(),
+            };
+            return self.fail_or_skip(&rel, err);
+        }
         if xattrs.iter().any(|(n, _)| n == belongs::SKIP_XATTR) {
             self.skip(&rel, SkipReason::SkipXattr);
             return Ok(Visit::Skip);

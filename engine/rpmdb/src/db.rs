@@ -113,23 +113,57 @@ fn unsupported(path: &Path, format: &str) -> Error {
     }
 }
 
-/// Opens without ever creating `-wal`/`-shm` files next to the database (it may sit in a
+/// An open database, and the private copy it was opened from when it had to be copied.
+struct Opened {
+    conn: Connection,
+    _copy: Option<tempfile::TempDir>,
+}
+
+/// Opens without ever creating or changing a file next to the database (it may sit in a
 /// read-only image or in the rootfs being scanned). With no WAL content to replay,
-/// `immutable=1` reads the main file as is; otherwise a read-only open replays the WAL.
-fn open(path: &Path) -> Result<Connection, Error> {
+/// `immutable=1` reads the main file as is. A WAL with committed rows must be replayed, which
+/// even a read-only connection does through a `-shm` file it creates beside the database: so
+/// the database and its WAL (a regular file, never followed through a link) are copied into a
+/// private temporary directory and opened there.
+fn open(path: &Path) -> Result<Opened, Error> {
     let wal = PathBuf::from(format!("{}-wal", path.display()));
-    let wal_has_data = wal.metadata().map(|m| m.len() > 0).unwrap_or(false);
-    let mode = if wal_has_data {
-        "mode=ro"
-    } else {
-        "immutable=1"
-    };
-    let uri = format!("file:{}?{mode}", uri_escape(path));
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-    Connection::open_with_flags(&uri, flags).map_err(|err| Error::Sqlite {
+    let wal_has_data = std::fs::symlink_metadata(&wal)
+        .map(|m| m.is_file() && m.len() > 0)
+        .unwrap_or(false);
+    let io_err = |path: &Path, err| Error::Io {
         path: path.to_owned(),
         err,
-    })
+    };
+    let (target, mode, copy) = if wal_has_data {
+        let dir = tempfile::Builder::new()
+            .prefix(".rechunk-rpmdb-")
+            .tempdir()
+            .map_err(|e| io_err(path, e))?;
+        let main = dir.path().join("rpmdb.sqlite");
+        copy_regular(path, &main).map_err(|e| io_err(path, e))?;
+        copy_regular(&wal, &dir.path().join("rpmdb.sqlite-wal")).map_err(|e| io_err(&wal, e))?;
+        (main, "mode=ro", Some(dir))
+    } else {
+        (path.to_owned(), "immutable=1", None)
+    };
+    let uri = format!("file:{}?{mode}", uri_escape(&target));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(&uri, flags).map_err(|err| Error::Sqlite {
+        path: path.to_owned(),
+        err,
+    })?;
+    Ok(Opened { conn, _copy: copy })
+}
+
+/// Copies the regular file `from` (a final symlink is refused) to a new file `to`.
+fn copy_regular(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut src = rechunk_fsio::open_regular(from, rechunk_fsio::Links::NoFollow)?;
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    Ok(())
 }
 
 /// Percent-encodes what a SQLite URI path may not hold literally.
@@ -146,7 +180,8 @@ fn uri_escape(path: &Path) -> String {
 }
 
 fn read_sqlite(path: &Path, opts: &ReadOptions) -> Result<Rpmdb, Error> {
-    let conn = open(path)?;
+    let opened = open(path)?;
+    let conn = &opened.conn;
     let sql_err = |err| Error::Sqlite {
         path: path.to_owned(),
         err,

@@ -18,8 +18,10 @@ pub use db::{
 pub use header::HeaderError;
 pub use package::{FileFlags, Package, PackageFile, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
-/// Where rpm keeps its database inside a root filesystem, newest location first.
-pub const DB_DIRS: [&str; 2] = ["usr/lib/sysimage/rpm", "var/lib/rpm"];
+/// Where rpm keeps its database inside a root filesystem, newest location first; last where
+/// rpm-ostree keeps it in an ostree commit (`/usr/share/rpm`, without a link from the others
+/// in older composes).
+pub const DB_DIRS: [&str; 3] = ["usr/lib/sysimage/rpm", "var/lib/rpm", "usr/share/rpm"];
 
 /// Why a database could not be read. Every variant names the file.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 use crate::{ContentSource, Entry, EntryKind, Error, Tree};
 
+/// Longest path an entry may have, relative to the root: `/` and it must fit Linux's PATH_MAX
+/// (4096 bytes with the terminating NUL), or no tool could open it inside a container. Both
+/// inputs refuse a longer one naming it, which also bounds a tree's depth (2,047 levels).
+pub const MAX_PATH: usize = 4094;
+
 /// Top-level directories whose contents never belong in an image (the directories stay).
 pub const VOLATILE_DIRS: [&str; 6] = ["proc", "sys", "dev", "run", "tmp", "var/tmp"];
 

@@ -1,8 +1,17 @@
 //! What an input records about each path: the data types every other crate consumes.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+
+/// Whether an extended attribute name can travel in a layer: tar carries xattrs as PAX records
+/// `SCHILY.xattr.NAME=VALUE`, which every reader splits at the first `=`, so a name holding one
+/// would come back as another name with another value. The inputs refuse such a name (naming
+/// the path); the layer writer checks again.
+pub fn xattr_name_fits_tar(name: &OsStr) -> bool {
+    !name.is_empty() && !name.as_bytes().contains(&b'=')
+}
 
 /// Identity of an inode within one tree: entries sharing it are hardlinks of one file. A
 /// directory scan uses (device, inode number); other inputs number their inodes themselves.

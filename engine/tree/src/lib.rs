@@ -24,7 +24,10 @@ mod written;
 pub use belongs::{SkipReason, Skipped};
 pub use content::{sha256_of, ContentSource, MemorySource};
 pub use dir::DirSource;
-pub use entry::{Entry, EntryKind, InodeId, Tree};
+pub use entry::{xattr_name_fits_tar, Entry, EntryKind, InodeId, Tree};
 pub use error::Error;
 pub use members::{layer_members, DirIndex, Member};
-pub use written::{WriteRules, Written, WrittenKind, DIR_MTIME, SYNTHETIC_DIR_MODE};
+pub use written::{
+    SelinuxMode, WriteRules, Written, WrittenKind, DIR_MTIME, HOST_XATTRS, SELINUX_XATTR,
+    SYNTHETIC_DIR_MODE,
+};

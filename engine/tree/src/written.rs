@@ -33,6 +33,41 @@ pub const SYNTHETIC_DIR_MODE: u32 = 0o755;
 pub struct WriteRules {
     /// `SOURCE_DATE_EPOCH`: later file and symlink mtimes are written as this value.
     pub clamp_mtime: Option<i64>,
+    /// What becomes of the xattrs a build host adds on its own ([`HOST_XATTRS`]).
+    pub selinux: SelinuxMode,
+}
+
+/// The xattrs a build host sets by itself rather than the image's content: the SELinux
+/// label (a build container's `container_file_t:s0:c123,c456`, new categories every run) and
+/// the IMA/EVM measurements and HMACs the host kernel writes.
+pub const HOST_XATTRS: [&str; 3] = [SELINUX_XATTR, "security.ima", "security.evm"];
+
+/// The xattr that carries an SELinux label.
+pub const SELINUX_XATTR: &str = "security.selinux";
+
+/// `--selinux`: which [`HOST_XATTRS`] a layer carries (and component versions hash).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SelinuxMode {
+    /// None of them (the default): what buildah and podman write, and what chunkah does.
+    /// bootc and ostree label the files from the image's own policy when they import it.
+    #[default]
+    Strip,
+    /// All of them, as the input has them: for trees labelled on purpose.
+    Keep,
+    /// `security.selinux` as the tree's own policy labels each path (the loader sets it, see
+    /// `rechunk_rootfs`), no IMA/EVM xattr: what rpm-ostree writes.
+    Policy,
+}
+
+impl SelinuxMode {
+    /// Whether the xattr `name` is written under this mode.
+    pub fn writes(self, name: &OsStr) -> bool {
+        match self {
+            SelinuxMode::Keep => true,
+            SelinuxMode::Strip => !HOST_XATTRS.iter().any(|h| name == *h),
+            SelinuxMode::Policy => name == SELINUX_XATTR || !HOST_XATTRS.iter().any(|h| name == *h),
+        }
+    }
 }
 
 /// The kind of tar member written for an entry.
@@ -80,11 +115,15 @@ impl WriteRules {
         e.mode & 0o7777
     }
 
-    /// The extended attributes written for `e`, sorted by name: today every one the input
-    /// recorded (`security.capability`, `security.selinux`, `user.*`). The one place a policy
-    /// on which xattrs an image carries belongs.
+    /// The extended attributes written for `e`, sorted by name: every one the input recorded
+    /// (`security.capability`, `user.*`, ...) but the [`HOST_XATTRS`] that [`SelinuxMode`]
+    /// leaves out. The one place that decides which xattrs an image carries.
     pub fn xattrs<'e>(&self, e: &'e Entry) -> impl Iterator<Item = (&'e OsStr, &'e [u8])> + 'e {
-        e.xattrs.iter().map(|(n, v)| (n.as_os_str(), v.as_slice()))
+        let mode = self.selinux;
+        e.xattrs
+            .iter()
+            .filter(move |(n, _)| mode.writes(n))
+            .map(|(n, v)| (n.as_os_str(), v.as_slice()))
     }
 
     /// The record written for `e`; `first_link` is the first path of its hardlinked set when
@@ -202,6 +241,7 @@ mod tests {
     fn rules_decide_mode_mtime_xattrs_and_links() {
         let rules = WriteRules {
             clamp_mtime: Some(1_000),
+            ..WriteRules::default()
         };
         let e = file();
         let w = rules.written(&e, None);
@@ -248,5 +288,50 @@ mod tests {
         e.hardlink = None;
         e.mode = 0o4755;
         assert_eq!(digest(&e, Some(&[0; 32])), d0);
+    }
+
+    #[test]
+    fn selinux_mode_decides_which_host_xattrs_are_written() {
+        let mut e = file();
+        e.xattrs = vec![
+            ("security.capability".into(), b"c".to_vec()),
+            ("security.evm".into(), b"e".to_vec()),
+            ("security.ima".into(), b"i".to_vec()),
+            ("security.selinux".into(), b"s".to_vec()),
+            ("user.a".into(), b"1".to_vec()),
+        ];
+        let names = |selinux| {
+            let rules = WriteRules {
+                selinux,
+                ..WriteRules::default()
+            };
+            let w = rules.written(&e, None);
+            w.xattrs
+                .iter()
+                .map(|(n, _)| n.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(SelinuxMode::Strip), ["security.capability", "user.a"]);
+        assert_eq!(
+            names(SelinuxMode::Policy),
+            ["security.capability", "security.selinux", "user.a"]
+        );
+        assert_eq!(names(SelinuxMode::Keep).len(), 5);
+        // What is not written does not move the hash either.
+        let strip = WriteRules::default();
+        let mut relabelled = e.clone();
+        relabelled.xattrs[3].1 = b"other".to_vec();
+        assert_eq!(
+            strip.written(&e, None).digest(None),
+            strip.written(&relabelled, None).digest(None)
+        );
+        let keep = WriteRules {
+            selinux: SelinuxMode::Keep,
+            ..WriteRules::default()
+        };
+        assert_ne!(
+            keep.written(&e, None).digest(None),
+            keep.written(&relabelled, None).digest(None)
+        );
     }
 }

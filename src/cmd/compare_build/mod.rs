@@ -128,9 +128,7 @@ fn measure(req: &Request) -> Result<Measured> {
         let written = synth::write_version(&chain, i, &cache, &tree, &NoProgress)?;
         chain.record_written(i, &written.unowned)?;
         bar.inc(1);
-        let rules = WriteRules {
-            clamp_mtime: Some(date),
-        };
+        let rules = rules_for(date);
         let opts = LoadOptions {
             rules,
             ..LoadOptions::default()
@@ -255,6 +253,15 @@ fn plan_difference(built: &Plan, simulated: &Plan) -> Option<String> {
     ))
 }
 
+/// What the scan versions and the writer writes for a version built on `date`: `rechunk build`'s
+/// defaults (`--selinux strip`) with `SOURCE_DATE_EPOCH` = the date.
+fn rules_for(date: Timestamp) -> WriteRules {
+    WriteRules {
+        clamp_mtime: Some(date),
+        ..WriteRules::default()
+    }
+}
+
 /// Builds one version with one contender into its own OCI layout, reads back what a client
 /// and the next `--previous` see, and removes the layout.
 #[allow(clippy::too_many_arguments)]
@@ -285,9 +292,7 @@ fn build_one(
         output: &output,
         compression: req.compression,
         jobs: req.jobs,
-        rules: WriteRules {
-            clamp_mtime: Some(date),
-        },
+        rules: rules_for(date),
         labels: &[],
         base_config: None,
         progress: None,

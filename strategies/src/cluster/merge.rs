@@ -6,6 +6,14 @@
 //! pair search keeps, per layer, a lower bound of its cheapest merge in a heap; a popped entry
 //! whose two layers are unchanged since it was computed is exact and therefore the global
 //! minimum, so the result is the exact greedy at about O(n²) cost instead of O(n³).
+//!
+//! O(n²) is fine for the few hundred to ~1,500 units of a real image, not for the 10,000 to
+//! 100,000 of a per-file split. Above [`EXACT_UNITS`] units are first packed ([`coarsen`]):
+//! small units with the same change record (same changed builds, both certain or not) are
+//! joined smallest first into packs of at most 1/[`EXACT_UNITS`] of the image, which is what
+//! the greedy would do first anyway (their merge costs only the priors' share); only if that
+//! leaves too many packs are neighbours in order of change rate joined, smallest pair first.
+//! The exact greedy then runs on the packs, and [`refine`] moves single units again.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -97,8 +105,175 @@ impl Ord for Candidate {
     }
 }
 
-/// Greedy agglomeration of `units` into at most `k` groups (lists of unit indices).
-pub fn agglomerate(units: &[Unit], model: &Model, k: usize) -> Vec<Vec<usize>> {
+/// Default of the most units the exact greedy runs on (`exact_units`); more are packed first.
+pub const EXACT_UNITS: usize = 1_500;
+
+/// Greedy agglomeration of `units` into at most `k` groups (lists of unit indices); above
+/// `exact` units, on packs of them.
+pub fn agglomerate(units: &[Unit], model: &Model, k: usize, exact: usize) -> Vec<Vec<usize>> {
+    let target = exact.max(k);
+    if units.len() <= target {
+        return agglomerate_exact(units, model, k);
+    }
+    let packs = coarsen(units, model, target);
+    let packed: Vec<Unit> = packs.iter().map(|p| combine(units, p)).collect();
+    agglomerate_exact(&packed, model, k)
+        .into_iter()
+        .map(|g| {
+            g.into_iter()
+                .flat_map(|p| packs[p].iter().copied())
+                .collect()
+        })
+        .collect()
+}
+
+/// One pack: unit indices and their total size.
+struct Pack {
+    units: Vec<usize>,
+    size: u64,
+}
+
+/// Packs `units` into at most about `target` packs (see the module doc); every unit is in one.
+fn coarsen(units: &[Unit], model: &Model, target: usize) -> Vec<Vec<usize>> {
+    let total: u64 = units.iter().map(|u| u.size).sum();
+    let cap = (total / target as u64).max(1);
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    order.sort_by_key(|&u| (units[u].size, u));
+    // Same change record, smallest first.
+    let mut packs: Vec<Pack> = Vec::new();
+    let mut open: std::collections::HashMap<(bool, &[u64]), usize> = Default::default();
+    for &u in &order {
+        let unit = &units[u];
+        let key = (unit.certain, unit.bits.as_slice());
+        match open.get(&key) {
+            Some(&p) if packs[p].size + unit.size <= cap => {
+                packs[p].units.push(u);
+                packs[p].size += unit.size;
+            }
+            _ => {
+                if unit.size < cap {
+                    open.insert(key, packs.len());
+                }
+                packs.push(Pack {
+                    units: vec![u],
+                    size: unit.size,
+                });
+            }
+        }
+    }
+    if packs.len() > target {
+        packs = join_neighbours(units, model, packs, target);
+    }
+    packs.into_iter().map(|p| p.units).collect()
+}
+
+/// Too many distinct records: orders the packs by change rate and, like the exact greedy but
+/// only between neighbours in that order, joins the pair whose join raises the expected
+/// download least, until `target` packs remain.
+fn join_neighbours(units: &[Unit], model: &Model, packs: Vec<Pack>, target: usize) -> Vec<Pack> {
+    let mut ranked: Vec<(f64, Pack)> = packs
+        .into_iter()
+        .map(|p| (pack_rate(units, model, &p), p))
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut slots: Vec<Option<(Pack, Group)>> = ranked
+        .into_iter()
+        .map(|(_, p)| {
+            let group = Group::of(&combine(units, &p.units), 0, model);
+            Some((p, group))
+        })
+        .collect();
+    let n = slots.len();
+    let mut next: Vec<usize> = (1..=n).collect();
+    let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+    let mut version = vec![0u32; n];
+    let candidate = |slots: &[Option<(Pack, Group)>], version: &[u32], i: usize, j: usize| {
+        let (Some((_, a)), Some((_, b))) = (&slots[i], &slots[j]) else {
+            return None;
+        };
+        Some(Candidate {
+            delta: merge_delta(a, b, model),
+            i,
+            version_i: version[i],
+            j,
+            version_j: version[j],
+        })
+    };
+    let mut heap: BinaryHeap<Candidate> = (0..n.saturating_sub(1))
+        .filter_map(|i| candidate(&slots, &version, i, i + 1))
+        .collect();
+    let mut count = n;
+    while count > target {
+        let Some(c) = heap.pop() else { break };
+        if slots[c.i].is_none()
+            || slots[c.j].is_none()
+            || version[c.i] != c.version_i
+            || version[c.j] != c.version_j
+        {
+            continue;
+        }
+        let (right_pack, right_group) = slots[c.j].take().expect("checked above");
+        let (left_pack, left_group) = slots[c.i].as_mut().expect("checked above");
+        left_pack.units.extend(right_pack.units);
+        left_pack.size += right_pack.size;
+        merge_into(left_group, right_group, model);
+        let l = c.i;
+        version[l] += 1;
+        count -= 1;
+        next[l] = next[c.j];
+        if next[l] < n {
+            prev[next[l]] = l;
+        }
+        for (a, b) in [(prev[l], l), (l, next[l])] {
+            if a < n && b < n {
+                heap.extend(candidate(&slots, &version, a, b));
+            }
+        }
+    }
+    slots.into_iter().flatten().map(|(p, _)| p).collect()
+}
+
+/// Change rate of a pack's union record, certain content first (sorted last).
+fn pack_rate(units: &[Unit], model: &Model, p: &Pack) -> f64 {
+    let mut bits = vec![0u64; model.words];
+    let mut certain = false;
+    for &u in &p.units {
+        for (a, b) in bits.iter_mut().zip(&units[u].bits) {
+            *a |= b;
+        }
+        certain |= units[u].certain;
+    }
+    if certain {
+        f64::INFINITY
+    } else {
+        model.rate(&bits)
+    }
+}
+
+/// The units of a pack as one unit.
+fn combine<'a>(units: &[Unit<'a>], pack: &[usize]) -> Unit<'a> {
+    let mut out = Unit {
+        members: Vec::new(),
+        size: 0,
+        bits: vec![0; units[pack[0]].bits.len()],
+        ln_keep: 0.0,
+        certain: false,
+    };
+    for &u in pack {
+        let unit = &units[u];
+        out.members.extend_from_slice(&unit.members);
+        out.size += unit.size;
+        for (a, b) in out.bits.iter_mut().zip(&unit.bits) {
+            *a |= b;
+        }
+        out.ln_keep += unit.ln_keep;
+        out.certain |= unit.certain;
+    }
+    out
+}
+
+/// The exact greedy (see the module doc).
+fn agglomerate_exact(units: &[Unit], model: &Model, k: usize) -> Vec<Vec<usize>> {
     let n = units.len();
     if n <= k {
         return (0..n).map(|i| vec![i]).collect();
@@ -402,7 +577,7 @@ mod tests {
     fn co_changing_small_units_merge_first() {
         with_units(|units, model| {
             // To 2 groups: {a, b} (same changes, merging costs nothing) and {c, d} (both stable).
-            let mut groups = agglomerate(units, model, 2);
+            let mut groups = agglomerate(units, model, 2, EXACT_UNITS);
             groups.iter_mut().for_each(|g| g.sort_unstable());
             groups.sort();
             assert_eq!(groups, vec![vec![0, 1], vec![2, 3]]);
@@ -422,6 +597,34 @@ mod tests {
             fixed.sort();
             assert_eq!(fixed, vec![vec![0, 1], vec![2, 3]]);
             assert!(total_cost(units, model, &fixed) < total_cost(units, model, &bad));
+        });
+    }
+
+    #[test]
+    fn packing_joins_small_units_of_one_record_and_places_every_unit_once() {
+        with_units(|units, model| {
+            // Four units, packed down to at most 2 before merging: a and b (same record,
+            // small) share a pack; c and d (same record, each half the image, too big to pack)
+            // are then joined as the neighbours whose join costs least.
+            let packs = coarsen(units, model, 2);
+            let mut sorted: Vec<Vec<usize>> = packs
+                .iter()
+                .map(|p| {
+                    let mut p = p.clone();
+                    p.sort_unstable();
+                    p
+                })
+                .collect();
+            sorted.sort();
+            assert_eq!(sorted, vec![vec![0, 1], vec![2, 3]]);
+            let mut all: Vec<usize> = packs.into_iter().flatten().collect();
+            all.sort_unstable();
+            assert_eq!(all, vec![0, 1, 2, 3]);
+            // Merging from packs finds the exact greedy's grouping here.
+            let mut groups = agglomerate(units, model, 2, 1);
+            groups.iter_mut().for_each(|g| g.sort_unstable());
+            groups.sort();
+            assert_eq!(groups, vec![vec![0, 1], vec![2, 3]]);
         });
     }
 }

@@ -31,7 +31,9 @@
 //! Greedy agglomerative merging from one layer per unit down to the budget, always merging the
 //! pair whose merge raises the expected download least (big rarely-changing units keep their
 //! own layers; always-changing content gathers in one layer that only small volatile units
-//! join), then up to `refine_passes` sweeps of single-unit moves that lower it further.
+//! join), then up to `refine_passes` sweeps of single-unit moves that lower it further. Above
+//! `exact_units` units (a per-file split; real images have a few hundred to ~1,500), small
+//! units with the same change record are packed together first (see `merge`).
 //!
 //! ## Stability
 //! With a previous plan, a layer whose members are unchanged in this build keeps its exact
@@ -68,6 +70,8 @@ pub struct Cluster {
     pub refine_passes: usize,
     pub horizon_builds: f64,
     pub churn_budget: f64,
+    /// Units the exact greedy merge takes; above it, units are packed first (see `merge`).
+    pub exact_units: usize,
 }
 
 impl Default for Cluster {
@@ -79,6 +83,7 @@ impl Default for Cluster {
             refine_passes: 4,
             horizon_builds: 8.0,
             churn_budget: 0.02,
+            exact_units: merge::EXACT_UNITS,
         }
     }
 }
@@ -94,6 +99,7 @@ impl Cluster {
             refine_passes: r.get("refine_passes", d.refine_passes, check::any)?,
             horizon_builds: r.get("horizon_builds", d.horizon_builds, check::non_negative_f64)?,
             churn_budget: r.get("churn_budget", d.churn_budget, check::fraction)?,
+            exact_units: r.get("exact_units", d.exact_units, check::positive_usize)?,
         };
         r.finish()?;
         Ok(s)
@@ -109,7 +115,7 @@ impl Cluster {
 
     /// Best grouping of `units` into at most `k` layers.
     fn optimise(&self, units: &[Unit], model: &Model, k: usize) -> Vec<Vec<usize>> {
-        let groups = merge::agglomerate(units, model, k);
+        let groups = merge::agglomerate(units, model, k, self.exact_units);
         merge::refine(units, model, groups, self.refine_passes)
     }
 }
@@ -152,6 +158,11 @@ impl Strategy for Cluster {
                 "churn_budget",
                 self.churn_budget,
                 "most bytes, as a share of the image, re-balancing may re-send per build",
+            ),
+            ParamSpec::new(
+                "exact_units",
+                self.exact_units,
+                "units the exact greedy merge takes; above it, same-history units are packed first",
             ),
         ]
     }

@@ -27,7 +27,8 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use rechunk_tree::belongs::VOLATILE_DIRS;
+use rechunk_fsio::shown::excerpt;
+use rechunk_tree::belongs::{MAX_PATH, VOLATILE_DIRS};
 use rechunk_tree::{Entry, EntryKind, InodeId, Tree};
 
 use super::tar::{TarEntry, TarKind};
@@ -123,7 +124,7 @@ impl Merge {
 
     /// Applies one member of layer `layer`.
     pub fn apply(&mut self, layer: usize, e: TarEntry) -> Result<(), MergeError> {
-        let shown = String::from_utf8_lossy(&e.path).into_owned();
+        let shown = excerpt(&String::from_utf8_lossy(&e.path)).into_owned();
         let Some(path) = normalize(&e.path).map_err(|r| format!("{shown}: {r}"))? else {
             return Ok(()); // the root directory itself: not an entry
         };
@@ -243,7 +244,7 @@ impl Merge {
     }
 
     fn link_target(&self, target: &[u8]) -> Result<Kind, String> {
-        let shown = String::from_utf8_lossy(target);
+        let shown = excerpt(&String::from_utf8_lossy(target)).into_owned();
         let Some(path) = normalize(target).map_err(|r| format!("hardlink to {shown}: {r}"))? else {
             return Err("hardlink to the root directory".into());
         };
@@ -277,16 +278,18 @@ impl Merge {
     }
 
     /// Every missing ancestor of `path` becomes a plain directory; an ancestor that is not a
-    /// directory is an error (never resolved through).
+    /// directory is an error (never resolved through). Every node's ancestors are directory
+    /// nodes (each change keeps it so), so the walk up stops at the first one present: one
+    /// lookup per member, not one per level (a tree 2,000 deep would cost billions of path
+    /// comparisons otherwise).
     fn ensure_parents(&mut self, path: &Path, layer: usize) -> Result<(), String> {
-        let ancestors: Vec<&Path> = path
-            .ancestors()
-            .skip(1)
-            .filter(|a| !a.as_os_str().is_empty())
-            .collect();
-        for a in ancestors.into_iter().rev() {
+        let mut missing = Vec::new();
+        for a in path.ancestors().skip(1) {
+            if a.as_os_str().is_empty() {
+                break;
+            }
             match self.nodes.get(a).map(|n| &n.kind) {
-                Some(Kind::Dir(_)) => {}
+                Some(Kind::Dir(_)) => break,
                 Some(Kind::Symlink(t, _)) => {
                     return Err(format!(
                         "its parent {} is a symlink (to {}) in the image; refusing to resolve \
@@ -298,14 +301,15 @@ impl Merge {
                 Some(Kind::File(_)) => {
                     return Err(format!("its parent {} is a file in the image", a.display()))
                 }
-                None => {
-                    let node = Node {
-                        kind: Kind::Dir(Meta::plain_dir()),
-                        layer,
-                    };
-                    self.nodes.insert(a.to_path_buf(), node);
-                }
+                None => missing.push(a.to_path_buf()),
             }
+        }
+        for a in missing {
+            let node = Node {
+                kind: Kind::Dir(Meta::plain_dir()),
+                layer,
+            };
+            self.nodes.insert(a, node);
         }
         Ok(())
     }
@@ -356,7 +360,10 @@ impl Merge {
                     if !a.starts_with(path) || (!itself && a == path) {
                         break;
                     }
-                    needed.insert(a.to_path_buf());
+                    // Its own ancestors are in already: once per directory, not per level.
+                    if !needed.insert(a.to_path_buf()) {
+                        break;
+                    }
                 }
             }
         }
@@ -395,6 +402,13 @@ fn normalize(raw: &[u8]) -> Result<Option<PathBuf>, String> {
                 out.extend_from_slice(p);
             }
         }
+    }
+    if out.len() > MAX_PATH {
+        return Err(format!(
+            "a path of {} bytes is longer than {MAX_PATH} (PATH_MAX): it could not be opened in \
+             a container; refusing it",
+            out.len()
+        ));
     }
     Ok((!out.is_empty()).then(|| PathBuf::from(OsString::from_vec(out))))
 }
@@ -568,6 +582,11 @@ mod tests {
             (file("link/passwd", 0), "symlink"),
             (file("f/x", 0), "is a file"),
             (member("fifo", TarKind::Special("FIFO"), 0, 0), "FIFO"),
+            // `./` and `/` runs do not count, the path does: 4,095 bytes is one too many.
+            (
+                file(&format!("./{}", "d/".repeat(2047) + "f"), 0),
+                "a path of 4095 bytes is longer than 4094 (PATH_MAX)",
+            ),
         ];
         for (bad, want) in cases {
             let shown = String::from_utf8_lossy(&bad.path).into_owned();

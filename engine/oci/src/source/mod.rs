@@ -32,10 +32,11 @@ use crate::read::{open_layers, ImageInfo};
 use crate::reference::ImageRef;
 use crate::{Error, Result};
 
+pub(crate) use merge::Merge;
 use stage::Stager;
 pub use stage::{StageReport, StagedContent};
 use stream::{LayerStream, Stored};
-use tar::TarReader;
+pub(crate) use tar::TarReader;
 
 /// How to read an image.
 #[derive(Clone, Debug, Default)]

@@ -16,6 +16,9 @@ use crate::{Error, Result};
 
 /// Symlinks followed inside an archive before giving up (Linux's MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
+/// Most members an image archive may have: `podman save` writes a few per layer, so real
+/// archives have hundreds; the index of a hostile one stays small.
+pub(crate) const MAX_MEMBERS: usize = 100_000;
 
 /// `len` bytes of `file` from `offset`.
 #[derive(Clone, Debug)]
@@ -153,14 +156,29 @@ enum ArchiveMember {
 impl Archive {
     /// Indexes the archive at `path`: one pass over its headers, contents skipped.
     pub fn open(path: &Path) -> Result<Archive> {
-        let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        Self::open_with_limit(path, MAX_MEMBERS)
+    }
+
+    fn open_with_limit(path: &Path, max_members: usize) -> Result<Archive> {
+        let file = rechunk_fsio::open_regular(path, rechunk_fsio::Links::Follow)
+            .map_err(|e| Error::io("opening", path, e))?;
         let whole = Section::whole(file, path.to_path_buf())?;
         let mut reader = TarReader::new(whole.reader());
         let mut members = HashMap::new();
         let bad = |e: super::tar::TarError| {
             Error::invalid(path, format!("not a readable tar archive: {e}"))
         };
+        let mut count = 0usize;
         while let Some(entry) = reader.next_entry().map_err(bad)? {
+            count += 1;
+            if count > max_members {
+                return Err(Error::invalid(
+                    path,
+                    format!(
+                        "more than {max_members} members; an image archive has a few per layer"
+                    ),
+                ));
+            }
             let name = normal_name(&String::from_utf8_lossy(&entry.path));
             let member = match entry.kind {
                 TarKind::Regular => {
@@ -266,5 +284,10 @@ mod tests {
         assert!(a.get("missing").unwrap().is_none());
         assert!(a.get("loop").is_err());
         assert_eq!(normal_name("/../x/./y/../z"), "x/z");
+        let e = Archive::open_with_limit(f.path(), 2)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("more than 2 members"), "{e}");
     }
 }

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use rechunk_fsio::ScratchDir;
 use rechunk_tree::{ContentSource, Entry};
-use tempfile::TempDir;
 
 use super::merge::Origin;
 use super::section::{Section, SectionReader};
@@ -42,7 +42,7 @@ pub struct StagedContent {
     files: Vec<Arc<File>>,
     by_path: HashMap<PathBuf, Location>,
     /// Keeps the staging directory alive; removing it on drop.
-    _dir: Option<TempDir>,
+    _dir: Option<ScratchDir>,
 }
 
 /// What staging cost, for the summary and the benchmark.
@@ -63,7 +63,7 @@ pub struct StageReport {
 
 /// The staging file, created on first use.
 struct Pack {
-    dir: TempDir,
+    dir: ScratchDir,
     file: Arc<File>,
     writer: BufWriter<PackFile>,
     path: PathBuf,
@@ -95,9 +95,7 @@ impl<'a> Stager<'a> {
 
     fn pack(&mut self) -> Result<&mut Pack> {
         if self.pack.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix(".rechunk-from-")
-                .tempdir_in(&self.tmpdir)
+            let dir = ScratchDir::new_in(&self.tmpdir, ".rechunk-from-")
                 .ctx("creating a staging directory in", &self.tmpdir)?;
             let path = dir.path().join("content");
             let file = File::options()

@@ -46,6 +46,7 @@ use crate::accounts::Accounts;
 use crate::resolve::TreeIndex;
 use crate::Error;
 
+pub use packages::package_components;
 pub use unowned::{rpmdb_component_name, unowned_claim, BIG_FILE};
 pub use xattr::COMPONENT_XATTR;
 
@@ -79,7 +80,7 @@ pub struct Drift {
     /// Relative to the root; for a `missing` file, rpm's path without its leading `/`.
     pub path: PathBuf,
     /// What differs, in this order: `unrecorded` (no usable record: everything counts),
-    /// `mode`, `owner`, `target`, `content`, `links`, `mtime`, `xattrs`, `missing`,
+    /// `mode`, `owner`, `target`, `content`, `links`, `mtime`, `xattrs`, `selinux`, `missing`,
     /// `elsewhere`, `parent` (a parent directory the layer holds that is not root-owned 0755
     /// without xattrs).
     pub differs: Vec<&'static str>,

@@ -10,7 +10,8 @@
 //!   uid/gid against the recorded owner names mapped through the tree's own account files
 //!   ([`Accounts`]); the symlink target; for files and symlinks the written mtime against the
 //!   record's (directories are written at mtime 0, so theirs never counts); every written
-//!   xattr except a `security.capability` equal to the recorded capability; the hardlink set
+//!   xattr except a `security.capability` equal to the recorded capability (a written SELinux
+//!   label, under `--selinux keep` or `policy`, counts as `selinux`); the hardlink set
 //!   against rpm's; and the content. Content is read only when the size differs or the mtime
 //!   differs from both the record's and ostree's canonical 0 (an ostree checkout zeroes every
 //!   mtime; an edit after it sets a new one): then it is hashed with the package's digest
@@ -45,7 +46,9 @@ use rayon::prelude::*;
 use rechunk_model::{Component, ComponentKind};
 use rechunk_rpmdb::{Package, PackageFile};
 use rechunk_tree::belongs::VOLATILE_DIRS;
-use rechunk_tree::{layer_members, sha256_of, DirIndex, Entry, EntryKind, InodeId, Member};
+use rechunk_tree::{
+    layer_members, sha256_of, DirIndex, Entry, EntryKind, InodeId, Member, SELINUX_XATTR,
+};
 use sha2::{Digest, Sha256};
 
 use super::records::{type_matches, Record, Records};
@@ -208,7 +211,21 @@ fn compare(input: &DriftInput, links: &Links, i: usize, r: Record, f: &PackageFi
     if !xattrs_as_recorded(input, e, f) {
         d.add("xattrs", &xattr_bytes(input, e));
     }
+    if let Some(label) = written_label(input, e) {
+        d.add("selinux", label);
+    }
     d
+}
+
+/// The SELinux label written for `e` (`--selinux keep` or `policy`): the rpmdb records none,
+/// so a label is a difference of its own, told apart from other xattrs in reports.
+fn written_label<'e>(input: &DriftInput, e: &'e Entry) -> Option<&'e [u8]> {
+    input
+        .placed
+        .rules
+        .xattrs(e)
+        .find(|(n, _)| *n == SELINUX_XATTR)
+        .map(|(_, v)| v)
 }
 
 /// `Some(identity)` when a regular file's content is not the recorded one. Reads the file
@@ -230,12 +247,12 @@ fn content_difference(input: &DriftInput, e: &Entry, algo: u32, f: &PackageFile)
     }
 }
 
-/// Whether every xattr the writer will write is one the record accounts for: only a
-/// `security.capability` equal to the recorded capability is.
+/// Whether every xattr the writer will write, but the SELinux label ([`written_label`]), is one
+/// the record accounts for: only a `security.capability` equal to the recorded capability is.
 fn xattrs_as_recorded(input: &DriftInput, e: &Entry, f: &PackageFile) -> bool {
     let want = f.caps.as_deref().map(caps::from_text);
     let mut seen_caps = false;
-    for (name, value) in input.placed.rules.xattrs(e) {
+    for (name, value) in other_xattrs(input, e) {
         if name != CAPABILITY_XATTR {
             return false;
         }
@@ -250,13 +267,25 @@ fn xattrs_as_recorded(input: &DriftInput, e: &Entry, f: &PackageFile) -> bool {
 
 fn xattr_bytes(input: &DriftInput, e: &Entry) -> Vec<u8> {
     let mut out = Vec::new();
-    for (name, value) in input.placed.rules.xattrs(e) {
+    for (name, value) in other_xattrs(input, e) {
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');
         out.extend_from_slice(hex::encode(value).as_bytes());
         out.push(b',');
     }
     out
+}
+
+/// The written xattrs but the SELinux label.
+fn other_xattrs<'e>(
+    input: &DriftInput,
+    e: &'e Entry,
+) -> impl Iterator<Item = (&'e OsStr, &'e [u8])> + 'e {
+    input
+        .placed
+        .rules
+        .xattrs(e)
+        .filter(|(n, _)| *n != SELINUX_XATTR)
 }
 
 /// No usable record: the whole written record counts, content included.

@@ -138,6 +138,32 @@ impl ComponentSource for Packages<'_> {
     }
 }
 
+/// The package components of a package list alone, without a tree: what a history made of
+/// package lists (an ostree ref's commits) holds. Names, versions (EVR, never `+digest`:
+/// there are no files to compare), sources, build and changelog times as a scan gives them;
+/// size = Σ installed size of the packages.
+pub fn package_components(packages: &[Package], group_by_source: bool) -> Vec<Component> {
+    let kind = if group_by_source {
+        ComponentKind::SourcePackage
+    } else {
+        ComponentKind::Package
+    };
+    let names = component_names(packages, group_by_source);
+    let mut members: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (pi, name) in names.iter().enumerate() {
+        members.entry(name).or_default().push(pi);
+    }
+    members
+        .into_iter()
+        .map(|(name, m)| {
+            let size = m.iter().map(|&pi| packages[pi].size).sum();
+            let mut c = Component::new(name, kind, "", size);
+            fill_metadata(&mut c, &m, packages);
+            c
+        })
+        .collect()
+}
+
 /// Component name of each package: its name, or with `group_by_source` its source package;
 /// names shared by several packages get `.arch`, then the full NEVRA.
 fn component_names(packages: &[Package], group_by_source: bool) -> Vec<String> {
@@ -248,5 +274,49 @@ fn resolve_requires(
         deps.remove(&ci);
         let names: Vec<String> = deps.iter().map(|&d| components[d].name.clone()).collect();
         components[ci].requires = names;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, version: &str, arch: &str, size: u64, srpm: &str) -> Package {
+        Package {
+            hnum: 0,
+            name: name.into(),
+            epoch: None,
+            version: version.into(),
+            release: "1".into(),
+            arch: arch.into(),
+            source_rpm: Some(srpm.into()),
+            size,
+            build_time: 7,
+            changelog_times: vec![5, 3],
+            digest_algo: 8,
+            files: Vec::new(),
+            requires: Vec::new(),
+            provides: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn package_lists_become_components_named_as_a_scan_names_them() {
+        let pkgs = [
+            pkg("glibc", "2.39", "x86_64", 10, "glibc-2.39-1.src.rpm"),
+            pkg("glibc", "2.39", "i686", 4, "glibc-2.39-1.src.rpm"),
+            pkg("glibc-common", "2.39", "x86_64", 1, "glibc-2.39-1.src.rpm"),
+        ];
+        let c = package_components(&pkgs, false);
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["glibc-common", "glibc.i686", "glibc.x86_64"]);
+        assert_eq!(c[2].version, "2.39-1.x86_64");
+        assert_eq!(c[2].size, 10);
+        assert_eq!(c[2].source.as_deref(), Some("glibc"));
+        assert_eq!(c[2].changelog_times, [5, 3]);
+        let by_source = package_components(&pkgs, true);
+        assert_eq!(by_source.len(), 1);
+        assert_eq!(by_source[0].size, 15);
+        assert_eq!(by_source[0].kind, ComponentKind::SourcePackage);
     }
 }
