@@ -16,6 +16,8 @@ results=(
   "scan:cargo bench -p rechunk-bench --bench scan"
   "load_packages:cargo bench -p rechunk-bench --bench load_packages"
   "strategies:cargo bench -p rechunk-bench --bench strategies"
+  "scale:cargo run --release -p rechunk-bench --bin scale-bench -- --runs 1"
+  "agreement:scripts/agreement.sh"
 )
 grep -q '<!-- performance:begin -->' README.md || { echo "README.md has no performance markers" >&2; exit 1; }
 section=$(mktemp)
