@@ -216,7 +216,13 @@ fn locate_rpmdb(
             .resolve(Path::new(dir), true)
             .map_err(|e| resolve_error(tree, e))?;
         let is_dir = index.get(&real).is_some_and(|i| tree.entries[i].is_dir());
-        if !is_dir || located.dirs.contains(&real) {
+        // A directory without any of rpm's database names is not a database, whatever its
+        // path: a package may ship its own files under `/usr/share/rpm`, and the rpmdb
+        // component claims whatever lies in a database directory.
+        let holds_database = DB_FILES
+            .iter()
+            .any(|(name, _)| index.get(&real.join(name)).is_some());
+        if !is_dir || !holds_database || located.dirs.contains(&real) {
             continue;
         }
         if located.database.is_none() {
