@@ -23,6 +23,6 @@ fi
   # One heading level down: these tables sit under the section's heading.
   sed 's/^### /#### /' "$out/agreement.md"
   echo
-  echo "Made by \`${command[*]}\` (scripts/agreement.sh) on $(date -u +%Y-%m-%d), $(nproc) CPUs; \`uptime\` at the end: \`$(uptime)\`."
+  echo "Made by \`${command[*]}\` (scripts/agreement.sh) on $(date -u +%Y-%m-%d), $(nproc) CPUs; \`uptime\` when this file was written (the run ended $(date -u -r "$out/agreement.md" +%H:%M) UTC): \`$(uptime)\`."
 } > bench/results/agreement.md
 echo "wrote bench/results/agreement.md"

@@ -48,18 +48,22 @@ pub fn markdown(
          (`rechunk synth`) and built with every strategy (`rechunk build`, each build given the \
          strategy's previous image as `--previous`, {} layers, `SOURCE_DATE_EPOCH` = the \
          version's date), both starting cold at the first version. Simulated = the \
-         simulator's replay of the realised history of the same versions (component bytes); \
-         built = `rechunk diff` on the built images: the layers a client does not hold, as tar \
-         bytes (uncompressed), as the file bytes in them (what the simulator counts; the rest \
-         is tar framing: headers, padding, parent directories) and as blob bytes \
-         (compressed). Ratio = blob / tar bytes of the downloads, per strategy; image ratio = \
-         the same over all layers of its images; × 0.516 = how far the lockfile replays' \
-         fixed compressed estimate is from the built compressed download. MiB = 2^20 bytes; \
-         Δ = (simulated − built) / built; worst = the largest |simulated − built| of one \
-         update / the mean built download.\n",
+         simulator's replay of the realised history of the same versions: component bytes \
+         plus their tar framing ({} bytes per file, {} per directory, as the scan counts \
+         them); built = `rechunk diff` on the built images: the layers a client does not \
+         hold, as tar bytes (uncompressed), as the file bytes in them (content alone) and as \
+         blob bytes (compressed, {}). Ratio = blob / tar bytes of the downloads, per \
+         strategy: the measured ratio that replaces the lockfile replays' fixed × 0.516 (the \
+         gzip ratio of a real FCOS image); image ratio = the same over all layers of its \
+         images; × 0.516 Δ = how far the fixed estimate is from the built compressed \
+         download. MiB = 2^20 bytes; Δ = (simulated − built) / built; worst = the largest \
+         |simulated − built| of one update / the mean built download.\n",
         ctx.history,
         ctx.versions.len(),
         ctx.scale,
+        ctx.compression,
+        rechunk_model::TAR_BYTES_PER_FILE,
+        rechunk_model::TAR_BYTES_PER_DIRECTORY,
         ctx.compression
     );
     let _ = writeln!(
