@@ -1,8 +1,6 @@
 //! File content digests with the algorithm an rpm package records (to compare with its
 //! FILEDIGESTS), read through the tree's content source.
 
-use std::io::{self, Read};
-
 use rechunk_tree::{ContentSource, Entry};
 use sha2::digest::DynDigest;
 
@@ -34,16 +32,7 @@ pub fn file_digest(
             Box::new(sha2::Sha256::default()) as Box<dyn DynDigest>,
         ),
     };
-    let mut file = content.open(e)?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(rechunk_tree::Error::io("reading", &e.path, err)),
-        }
-    }
+    rechunk_tree::read_content(content, e, |chunk| hasher.update(chunk))?;
     Ok((algo, hex::encode(hasher.finalize())))
 }
 

@@ -2,11 +2,10 @@
 //! component versions and the rpm checks read content through a [`ContentSource`], so a
 //! directory, an image's staged layers and an in-memory tree are read the same way.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::{Entry, Error};
 
@@ -23,28 +22,64 @@ pub trait ContentSource: Send + Sync {
     }
 }
 
-/// SHA-256 of an entry's content, read through `source`.
-pub fn sha256_of(source: &dyn ContentSource, entry: &Entry) -> Result<[u8; 32], Error> {
+/// Bytes read per call: big enough that a large file costs few calls, small enough to sit in
+/// the cache while it is hashed.
+const READ_CHUNK: usize = 1 << 16;
+
+thread_local! {
+    /// One read buffer per thread: a scan reads tens of thousands of small files in parallel,
+    /// and a fresh zeroed 64 KiB buffer per file cost more than hashing most of them.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Feeds exactly `entry.size` bytes of the entry's content to `f`, in chunks, read through
+/// `source`. Content that ends early is an error naming the path (the input changed while it
+/// was read); bytes past the recorded size are never read.
+pub fn read_content(
+    source: &dyn ContentSource,
+    entry: &Entry,
+    mut f: impl FnMut(&[u8]),
+) -> Result<(), Error> {
     let mut reader = source.open(entry)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut left = entry.size;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n =
-            match reader.read(&mut buf[..want]) {
-                Ok(0) => return Err(Error::invalid(
-                    &entry.path,
-                    "content ended before its recorded size (the input changed while it was read)",
-                )),
+    READ_BUF.with_borrow_mut(|buf| {
+        let cap = usize::try_from(entry.size).map_or(READ_CHUNK, |s| s.min(READ_CHUNK));
+        if buf.len() < cap {
+            buf.resize(cap, 0);
+        }
+        let mut left = entry.size;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(cap, |l| l.min(cap));
+            let n = match reader.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(Error::invalid(
+                        &entry.path,
+                        "content ended before its recorded size (the input changed while it \
+                         was read)",
+                    ))
+                }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io("reading", &entry.path, e)),
             };
-        h.update(&buf[..n]);
-        left -= n as u64;
-    }
-    Ok(h.finalize().into())
+            f(&buf[..n]);
+            left -= n as u64;
+        }
+        Ok(())
+    })
+}
+
+/// The digest that stands for a regular entry's bytes wherever content identity is all that
+/// matters (component versions, package drift without an rpm record, the file-level oracle):
+/// BLAKE3, which hashes about twice as fast as SHA-256 on small files and four times on large
+/// ones on the machines we measured, and this pass reads every unowned byte of a tree before
+/// the first layer is written. Nothing outside this crate's callers compares it with another
+/// tool's digest (rpm's file digests are checked with rpm's own algorithm).
+pub fn content_digest(source: &dyn ContentSource, entry: &Entry) -> Result<[u8; 32], Error> {
+    let mut h = blake3::Hasher::new();
+    read_content(source, entry, |chunk| {
+        h.update(chunk);
+    })?;
+    Ok(*h.finalize().as_bytes())
 }
 
 /// Content held in memory, by path: for tests and small generated trees.
@@ -94,7 +129,7 @@ mod tests {
     use crate::EntryKind;
 
     #[test]
-    fn sha256_reads_through_the_source_and_checks_the_size() {
+    fn content_digest_reads_through_the_source_and_checks_the_size() {
         let mut e = Entry {
             path: "f".into(),
             kind: EntryKind::Regular,
@@ -108,15 +143,51 @@ mod tests {
         };
         let mut m = MemorySource::new();
         m.insert("f", b"abc".to_vec());
-        // sha256("abc") from FIPS 180-2.
-        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        let got: String = sha256_of(&m, &e)
+        // BLAKE3("abc"), from the reference implementation's b3sum.
+        let abc = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";
+        let got: String = content_digest(&m, &e)
             .unwrap()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(got, abc);
         e.size = 4;
-        assert!(sha256_of(&m, &e).unwrap_err().to_string().contains("size"));
+        assert!(content_digest(&m, &e)
+            .unwrap_err()
+            .to_string()
+            .contains("size"));
+    }
+
+    #[test]
+    fn read_content_stops_at_the_recorded_size_across_chunks() {
+        // Bigger than one chunk, and a reader that hands out a few bytes at a time.
+        struct Trickle(Vec<u8>);
+        impl ContentSource for Trickle {
+            fn open(&self, _: &Entry) -> Result<Box<dyn Read + Send + '_>, Error> {
+                Ok(Box::new(io::BufReader::with_capacity(7, self.0.as_slice())))
+            }
+        }
+        let bytes: Vec<u8> = (0..READ_CHUNK * 2 + 5).map(|i| (i % 251) as u8).collect();
+        let mut e = Entry {
+            path: "big".into(),
+            kind: EntryKind::Regular,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: (READ_CHUNK + 3) as u64,
+            mtime: 0,
+            xattrs: Vec::new(),
+            hardlink: None,
+        };
+        let source = Trickle(bytes.clone());
+        let mut got = Vec::new();
+        read_content(&source, &e, |c| got.extend_from_slice(c)).unwrap();
+        assert_eq!(got, bytes[..READ_CHUNK + 3]);
+        e.size = bytes.len() as u64 + 1;
+        let err = read_content(&source, &e, |_| {}).unwrap_err().to_string();
+        assert!(
+            err.contains("big") && err.contains("recorded size"),
+            "{err}"
+        );
     }
 }

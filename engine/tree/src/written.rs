@@ -174,7 +174,7 @@ impl<'e> Written<'e> {
             && self.xattrs.is_empty()
     }
 
-    /// Feeds this record into `h`, with `content` (SHA-256 of a regular file's bytes) standing
+    /// Feeds this record into `h`, with `content` ([`crate::content_digest`] of a regular file's bytes) standing
     /// for the bytes that follow the header. Fields are length-prefixed: no two records hash
     /// alike.
     pub fn hash(&self, h: &mut Sha256, content: Option<&[u8; 32]>) {

@@ -1,5 +1,5 @@
 //! The file-level bound of `compare --build`: which regular files of a version have content
-//! (sha256) a client holding another version lacks, and what they weigh compressed on their
+//! (by content digest) a client holding another version lacks, and what they weigh compressed on their
 //! own with the layers' compression, as a file-level store (ostree, composefs, zstd:chunked)
 //! would fetch them.
 
@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use rechunk_oci::Compression;
 use rechunk_rootfs::LoadedRoot;
-use rechunk_tree::{sha256_of, ContentSource};
+use rechunk_tree::{content_digest, ContentSource};
 
-/// Every content seen in the chain: sha256 → (bytes, compressed bytes).
+/// Every content seen in the chain: content digest → (bytes, compressed bytes).
 #[derive(Default)]
 pub struct FileSizes {
     known: HashMap<[u8; 32], (u64, u64)>,
@@ -42,7 +42,7 @@ impl FileSizes {
             .collect();
         let digests: Vec<[u8; 32]> = regular
             .par_iter()
-            .map(|&i| sha256_of(content, &tree.entries[i]))
+            .map(|&i| content_digest(content, &tree.entries[i]))
             .collect::<Result<_, _>>()
             .with_context(|| format!("reading {}", tree.root.display()))?;
         let mut new: Vec<(usize, [u8; 32])> = Vec::new();

@@ -9,7 +9,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use rechunk_model::Component;
 use rechunk_tree::{
-    layer_members, sha256_of, DirIndex, InodeId, Member, Tree, WriteRules, Written,
+    content_digest, layer_members, DirIndex, InodeId, Member, Tree, WriteRules, Written,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,7 +40,7 @@ pub(crate) fn set_layer_versions(
         .collect();
     let digests: Vec<[u8; 32]> = wanted
         .par_iter()
-        .map(|&i| sha256_of(placed.content, &tree.entries[i]).map_err(Error::from))
+        .map(|&i| content_digest(placed.content, &tree.entries[i]).map_err(Error::from))
         .collect::<Result<_, _>>()?;
     let content: HashMap<usize, [u8; 32]> = wanted.into_iter().zip(digests).collect();
     let dirs = DirIndex::new(tree);

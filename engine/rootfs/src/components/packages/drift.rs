@@ -47,7 +47,7 @@ use rechunk_model::{Component, ComponentKind};
 use rechunk_rpmdb::{Package, PackageFile};
 use rechunk_tree::belongs::VOLATILE_DIRS;
 use rechunk_tree::{
-    layer_members, sha256_of, DirIndex, Entry, EntryKind, InodeId, Member, SELINUX_XATTR,
+    content_digest, layer_members, DirIndex, Entry, EntryKind, InodeId, Member, SELINUX_XATTR,
 };
 use sha2::{Digest, Sha256};
 
@@ -295,7 +295,7 @@ fn unrecorded(input: &DriftInput, links: &Links, i: usize) -> Detail {
     let written = input.placed.rules.written(e, first);
     let content = match written.kind {
         rechunk_tree::WrittenKind::Regular { .. } => {
-            match sha256_of(input.placed.content, e) {
+            match content_digest(input.placed.content, e) {
                 Ok(d) => Some(d),
                 Err(err) => {
                     // The writer will fail on it; until then the version says so.
