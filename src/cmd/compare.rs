@@ -322,7 +322,10 @@ fn ratio_file(
         &ctx.compression,
         &source,
     );
-    let command: Vec<String> = std::env::args().collect();
+    // The command as typed, named `rechunk` whatever path ran it.
+    let command: Vec<String> = std::iter::once("rechunk".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect();
     let comments = [
         "Compression ratios measured on built images by `rechunk compare --build`: blob bytes / \
          tar bytes of what each strategy's clients downloaded (client fresh: of every layer of \
