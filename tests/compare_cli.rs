@@ -304,7 +304,12 @@ fn the_compressed_column_is_uncompressed_times_the_strategys_measured_ratio() {
     let out = tempfile::tempdir().unwrap();
     let output = rechunk()
         .args(["compare", "--json", "--strategies", "cluster,single"])
-        .args(["--to-version", "6bd4b0d8", "--client", "every,weekly,fresh"])
+        .args([
+            "--to-version",
+            "6bd4b0d8",
+            "--client",
+            "every,monthly,fresh",
+        ])
         .args(["--sweep", "max-layers=8,12,32,64,127", "--output"])
         .arg(out.path())
         .output()
@@ -316,6 +321,34 @@ fn the_compressed_column_is_uncompressed_times_the_strategys_measured_ratio() {
     );
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     let table = shipped_ratios();
+    // How much of its images each run × client fetched: Σ download / Σ image bytes.
+    let csv = std::fs::read_to_string(out.path().join("updates.csv")).unwrap();
+    let mut shares: std::collections::HashMap<(String, String, String), (f64, f64)> =
+        Default::default();
+    {
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (st, ml, cl, down, image) = (
+            col("strategy"),
+            col("max_layers"),
+            col("client"),
+            col("download_bytes"),
+            col("image_bytes"),
+        );
+        for rec in reader.records() {
+            let rec = rec.unwrap();
+            let e = shares
+                .entry((rec[st].into(), rec[ml].into(), rec[cl].into()))
+                .or_default();
+            e.0 += rec[down].parse::<f64>().unwrap();
+            e.1 += rec[image].parse::<f64>().unwrap();
+        }
+    }
+    let share = |s: &str, l: u64, c: &str| {
+        let (d, i) = shares[&(s.to_owned(), l.to_string(), c.to_owned())];
+        d / i
+    };
     let mut bases = std::collections::BTreeSet::new();
     for r in &rows {
         let (strategy, layers, client) = (
@@ -323,11 +356,33 @@ fn the_compressed_column_is_uncompressed_times_the_strategys_measured_ratio() {
             r["max_layers"].as_u64().unwrap(),
             r["client"].as_str().unwrap(),
         );
-        let (want, basis) = expected_ratio(&table, strategy, layers, client);
+        let (mut want, basis) = expected_ratio(&table, strategy, layers, client);
         let applied = &r["compression_ratio"];
+        if client == "monthly" {
+            // Not measured: every's ratio moved toward the whole image's by how much more of
+            // the image it fetches than `every`.
+            let (every, _) = expected_ratio(&table, strategy, layers, "every");
+            let (fresh, _) = expected_ratio(&table, strategy, layers, "fresh");
+            let (s, s_every) = (
+                share(strategy, layers, "monthly"),
+                share(strategy, layers, "every"),
+            );
+            if s_every < 1.0 {
+                let t = ((s - s_every) / (1.0 - s_every)).clamp(0.0, 1.0);
+                want = every + t * (fresh - every);
+                let scaled = applied["share_scaled"].as_f64().unwrap();
+                assert!((scaled - s).abs() < 1e-9, "{r}");
+            } else {
+                // `every` already fetches the whole image (single): nothing to scale by.
+                want = every;
+                assert!(applied["share_scaled"].is_null(), "{r}");
+            }
+        } else {
+            assert!(applied["share_scaled"].is_null(), "{r}");
+        }
         let ratio = applied["ratio"].as_f64().unwrap();
         assert!(
-            (ratio - want).abs() < 1e-12,
+            (ratio - want).abs() < 1e-9,
             "{strategy} {layers} {client}: {ratio} vs {want}"
         );
         assert_eq!(applied["basis"], basis, "{strategy} {layers} {client}");
@@ -356,13 +411,14 @@ fn the_compressed_column_is_uncompressed_times_the_strategys_measured_ratio() {
             .unwrap()
     };
     assert!(ratio_of("cluster", 64, "every") > ratio_of("cluster", 64, "fresh") + 0.1);
-    assert_eq!(
-        ratio_of("cluster", 64, "weekly"),
-        ratio_of("cluster", 64, "every")
-    );
+    // A monthly client's ratio lies between every's and the whole image's (on this slice it
+    // fetches no larger a share of the image than `every`, so it keeps every's: the scaling
+    // itself is `rechunk_sim::compression`'s unit test).
+    let monthly = ratio_of("cluster", 64, "monthly");
+    assert!(monthly <= ratio_of("cluster", 64, "every"), "{monthly}");
+    assert!(monthly > ratio_of("cluster", 64, "fresh"), "{monthly}");
 
     // updates.csv: each update's compressed bytes are its bytes × the ratio it names.
-    let csv = std::fs::read_to_string(out.path().join("updates.csv")).unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let header = reader.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();

@@ -160,12 +160,14 @@ pub fn compression_note(model: &CompressionModel) -> String {
             format!(
                 "compressed = download × `ratio`, the strategy's {c} compression ratio measured \
                  on built images (blob / tar bytes of what a client downloaded; `rechunk compare \
-                 --build` on synthesized versions, {origin}): client `every`'s for `every`, \
-                 `weekly` and `monthly`, the whole images' for `fresh`; at the row's layer \
-                 budget when measured ({budgets} layers), else linear in ln(layers) between \
-                 the two nearest measured budgets (ratio marked `~`) or, outside them, the \
-                 nearest one's (`≈`); `*` = no ratio measured for the strategy: the fixed \
-                 × {fixed:.3} (gzip of one real FCOS image).",
+                 --build` on synthesized versions, {origin}): client `every`'s for `every`, the \
+                 whole images' for `fresh`; for `weekly` and `monthly` (not measured) `every`'s \
+                 moved toward the whole images' in proportion to how much more of the image the \
+                 client fetches than `every` (marked `†`); at the row's layer budget when \
+                 measured ({budgets} layers), else linear in ln(layers) between the two nearest \
+                 measured budgets (marked `~`) or, outside them, the nearest one's (`≈`); `*` = \
+                 no ratio measured for the strategy: the fixed × {fixed:.3} (gzip of one real \
+                 FCOS image).",
                 c = t.compression(),
                 origin = t.origin,
                 budgets = budgets.join(", "),
@@ -182,7 +184,8 @@ pub fn ratio_cell(r: &AppliedRatio) -> String {
         RatioBasis::Nearest => "≈",
         RatioBasis::Fallback => "*",
     };
-    format!("{:.3}{mark}", r.ratio)
+    let scaled = if r.share_scaled.is_some() { "†" } else { "" };
+    format!("{:.3}{mark}{scaled}", r.ratio)
 }
 
 fn client_table(rows: &[&SummaryRow]) -> String {

@@ -25,8 +25,9 @@ struct Row<'a> {
     compression: &'a str,
     /// compressed_download_bytes / download_bytes, as estimated ([`rechunk_sim::compression`]).
     compression_ratio: f64,
-    /// measured, interpolated, nearest, fallback (no ratio measured: the fixed one) or fixed.
-    ratio_basis: &'static str,
+    /// measured, interpolated, nearest, fallback (no ratio measured: the fixed one) or fixed;
+    /// `+share` when moved toward the whole image's ratio by the share fetched.
+    ratio_basis: String,
     metadata_bytes: u64,
     reuse_ratio: f64,
     layers_fetched: usize,
@@ -61,7 +62,15 @@ pub fn write(sim: &Simulation, out: impl Write) -> Result<()> {
                 compressed_download_bytes: u.compressed_download_bytes,
                 compression: ratio.compression.as_deref().unwrap_or("gzip"),
                 compression_ratio: ratio.ratio,
-                ratio_basis: ratio.basis.name(),
+                ratio_basis: format!(
+                    "{}{}",
+                    ratio.basis.name(),
+                    if ratio.share_scaled.is_some() {
+                        "+share"
+                    } else {
+                        ""
+                    }
+                ),
                 metadata_bytes: u.cost.metadata_bytes,
                 reuse_ratio: u.cost.reuse_ratio,
                 layers_fetched: u.cost.layers_fetched,

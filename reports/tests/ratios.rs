@@ -88,23 +88,29 @@ fn what_compare_build_writes_compare_reads_back() {
     assert_eq!(table.budgets(), [12, 64]);
     let model = CompressionModel::Measured(table);
     // Updates: blob / tar bytes of the downloads; fresh installs: of the whole images.
-    let every = model.ratio("cluster", "cluster", 64, Client::Every);
+    let every = model.ratio("cluster", "cluster", 64, Client::Every, None);
     assert_eq!(every.ratio, 2700.0 / 4000.0);
     assert_eq!(every.basis, RatioBasis::Measured);
     assert_eq!(
-        model.ratio("cluster", "cluster", 12, Client::Every).ratio,
+        model
+            .ratio("cluster", "cluster", 12, Client::Every, None)
+            .ratio,
         2300.0 / 4000.0
     );
     assert_eq!(
-        model.ratio("cluster", "cluster", 64, Client::Fresh).ratio,
+        model
+            .ratio("cluster", "cluster", 64, Client::Fresh, None)
+            .ratio,
         0.517
     );
     assert_eq!(
-        model.ratio("single", "single", 64, Client::Every).ratio,
+        model
+            .ratio("single", "single", 64, Client::Every, None)
+            .ratio,
         2070.0 / 4000.0
     );
     // Not measured: the fixed ratio, marked.
-    let graph = model.ratio("graph", "graph", 64, Client::Every);
+    let graph = model.ratio("graph", "graph", 64, Client::Every, None);
     assert_eq!(graph.basis, RatioBasis::Fallback);
     assert_eq!(graph.ratio, rechunk_sim::COMPRESSION_RATIO);
 }
@@ -139,13 +145,13 @@ fn the_shipped_file_measures_every_registered_strategy_with_zstd_3() {
     let model = CompressionModel::Measured(table);
     for name in rechunk_strategies::names() {
         for client in [Client::Every, Client::Fresh] {
-            let r = model.ratio(name, name, 64, client);
+            let r = model.ratio(name, name, 64, client, None);
             assert_eq!(r.basis, RatioBasis::Measured, "{name} {client:?}");
         }
         // What a fresh install fetches (the whole image) compresses at least as well as
         // what an update fetches.
-        let every = model.ratio(name, name, 64, Client::Every).ratio;
-        let fresh = model.ratio(name, name, 64, Client::Fresh).ratio;
+        let every = model.ratio(name, name, 64, Client::Every, None).ratio;
+        let fresh = model.ratio(name, name, 64, Client::Fresh, None).ratio;
         assert!(fresh <= every, "{name}: {fresh} > {every}");
     }
 }

@@ -14,9 +14,17 @@
 //! - **strategy**: the rows whose `strategy` is the run's label (strategy and parameter
 //!   overrides), else the strategy's rows at default parameters; a strategy with no row at all
 //!   gets the fixed [`COMPRESSION_RATIO`], marked [`RatioBasis::Fallback`];
-//! - **client**: the client's own rows (label's, then the strategy's), else client `every`'s:
-//!   the built chains measure `every` updates, and `fresh` installs as the whole images'
-//!   ratio; `weekly` and `monthly` take `every`'s;
+//! - **client**: the client's own rows (label's, then the strategy's): the built chains measure
+//!   `every` updates, and `fresh` installs as the whole images' ratio. A client without rows
+//!   (`weekly`, `monthly`) fetches more of the image per update than `every`, and the more of
+//!   the image a download holds, the closer its ratio is to the whole image's (on the built
+//!   chains the ratio falls with the share of the image downloaded, across strategies and
+//!   budgets alike); so its ratio is `every`'s moved toward `fresh`'s in proportion to how much
+//!   more of the image it fetches in the replay ([`Shares`]):
+//!   r = r_every + (r_fresh − r_every) × clamp((s − s_every) / (1 − s_every), 0, 1), s = the
+//!   client's Σ download / Σ image bytes. Linear in the share, where the measured ratios fall
+//!   faster than linearly at first: it overstates those clients' ratio, if anything. Without
+//!   `fresh` rows or shares, `every`'s ratio as it is;
 //! - **layer budget**: the row at the run's budget ([`RatioBasis::Measured`]); between two
 //!   measured budgets, linear in ln(layers) between them ([`RatioBasis::Interpolated`]);
 //!   outside the measured budgets, the nearest one ([`RatioBasis::Nearest`]).
@@ -175,12 +183,24 @@ impl RatioBasis {
     }
 }
 
+/// How much of its images a client fetched in the replay (Σ download bytes / Σ image bytes of
+/// its updates), and how much the `every` client of the same run fetched.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shares {
+    pub client: f64,
+    pub every: f64,
+}
+
 /// The ratio one run × client's compressed figures use.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AppliedRatio {
     /// Compressed bytes per uncompressed byte.
     pub ratio: f64,
+    /// Where the layer-budget ratio comes from.
     pub basis: RatioBasis,
+    /// For a client without measured rows: the share of the image it fetched, by which
+    /// `every`'s ratio was moved toward the whole image's (module doc); `None` otherwise.
+    pub share_scaled: Option<f64>,
     /// The compression it was measured with (`None` for the fixed estimate, which is gzip of
     /// one real FCOS image).
     pub compression: Option<String>,
@@ -192,6 +212,7 @@ impl AppliedRatio {
         AppliedRatio {
             ratio: COMPRESSION_RATIO,
             basis,
+            share_scaled: None,
             compression: None,
         }
     }
@@ -204,43 +225,62 @@ impl AppliedRatio {
 }
 
 impl CompressionModel {
-    /// The ratio for a run (`label`, its `strategy` name, its layer budget) and `client`.
+    /// The ratio for a run (`label`, its `strategy` name, its layer budget) and `client`, whose
+    /// [`Shares`] in the replay are `shares` (needed only for clients without rows).
     pub fn ratio(
         &self,
         label: &str,
         strategy: &str,
         max_layers: usize,
         client: Client,
+        shares: Option<Shares>,
     ) -> AppliedRatio {
         let table = match self {
             CompressionModel::Fixed => return AppliedRatio::fixed(RatioBasis::Fixed),
             CompressionModel::Measured(t) => t,
         };
-        let of = |name: &str, c: Client| -> Vec<&MeasuredRatio> {
-            table
-                .rows
-                .iter()
-                .filter(|r| r.strategy == name && r.client == c)
-                .collect()
+        // The label's rows for client `c`, else the strategy's (default parameters).
+        let rows_for = |c: Client| -> Option<Vec<&MeasuredRatio>> {
+            [label, strategy].into_iter().find_map(|name| {
+                let mut rows: Vec<&MeasuredRatio> = table
+                    .rows
+                    .iter()
+                    .filter(|r| r.strategy == name && r.client == c)
+                    .collect();
+                rows.sort_by_key(|r| r.max_layers);
+                (!rows.is_empty()).then_some(rows)
+            })
         };
-        let candidates = [
-            (label, client),
-            (strategy, client),
-            (label, Client::Every),
-            (strategy, Client::Every),
-        ]
-        .into_iter()
-        .map(|(name, c)| of(name, c))
-        .find(|rows| !rows.is_empty());
-        let Some(mut rows) = candidates else {
+        let compression = Some(table.compression().to_owned());
+        if let Some(rows) = rows_for(client) {
+            let (ratio, basis) = by_budget(&rows, max_layers);
+            return AppliedRatio {
+                ratio,
+                basis,
+                share_scaled: None,
+                compression,
+            };
+        }
+        let Some(every) = rows_for(Client::Every) else {
             return AppliedRatio::fixed(RatioBasis::Fallback);
         };
-        rows.sort_by_key(|r| r.max_layers);
-        let (ratio, basis) = by_budget(&rows, max_layers);
+        let (r_every, basis) = by_budget(&every, max_layers);
+        let toward_image = rows_for(Client::Fresh)
+            .zip(shares)
+            .filter(|(_, s)| s.every < 1.0 && s.client.is_finite() && s.every.is_finite());
+        let (ratio, share_scaled) = match toward_image {
+            Some((fresh, s)) => {
+                let (r_fresh, _) = by_budget(&fresh, max_layers);
+                let t = ((s.client - s.every) / (1.0 - s.every)).clamp(0.0, 1.0);
+                (r_every + t * (r_fresh - r_every), Some(s.client))
+            }
+            None => (r_every, None),
+        };
         AppliedRatio {
             ratio,
             basis,
-            compression: Some(table.compression().to_owned()),
+            share_scaled,
+            compression,
         }
     }
 
@@ -307,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_measured_budget_gives_its_ratio() {
-        let r = model().ratio("cluster", "cluster", 64, Client::Every);
+        let r = model().ratio("cluster", "cluster", 64, Client::Every, None);
         assert_eq!((r.ratio, r.basis), (0.672, RatioBasis::Measured));
         assert_eq!(r.compression.as_deref(), Some("zstd:3"));
         assert_eq!(r.compressed(1_000_000), 672_000);
@@ -316,58 +356,86 @@ mod tests {
     #[test]
     fn between_budgets_the_ratio_is_linear_in_ln_layers() {
         let m = model();
-        let r = m.ratio("cluster", "cluster", 32, Client::Every);
+        let r = m.ratio("cluster", "cluster", 32, Client::Every, None);
         let t = (32f64 / 12.0).ln() / (64f64 / 12.0).ln();
         assert_eq!(r.basis, RatioBasis::Interpolated);
         assert!((r.ratio - (0.568 + t * (0.672 - 0.568))).abs() < 1e-12);
         // ln(24) is not halfway between ln(12) and ln(64): the interpolation is not linear in
         // layers.
-        let mid = m.ratio("cluster", "cluster", 38, Client::Every).ratio;
+        let mid = m.ratio("cluster", "cluster", 38, Client::Every, None).ratio;
         assert!(mid > (0.568 + 0.672) / 2.0);
     }
 
     #[test]
     fn outside_the_budgets_the_nearest_ratio_is_used() {
         let m = model();
-        let r = m.ratio("cluster", "cluster", 127, Client::Every);
+        let r = m.ratio("cluster", "cluster", 127, Client::Every, None);
         assert_eq!((r.ratio, r.basis), (0.672, RatioBasis::Nearest));
-        let r = m.ratio("cluster", "cluster", 4, Client::Every);
+        let r = m.ratio("cluster", "cluster", 4, Client::Every, None);
         assert_eq!((r.ratio, r.basis), (0.568, RatioBasis::Nearest));
     }
 
     #[test]
     fn clients_without_rows_use_every_and_fresh_uses_its_own() {
         let m = model();
-        let fresh = m.ratio("cluster", "cluster", 64, Client::Fresh);
+        let fresh = m.ratio("cluster", "cluster", 64, Client::Fresh, None);
         assert_eq!((fresh.ratio, fresh.basis), (0.517, RatioBasis::Measured));
         // Only 64 is measured for fresh: at 16 layers the nearest.
         assert_eq!(
-            m.ratio("cluster", "cluster", 16, Client::Fresh).ratio,
+            m.ratio("cluster", "cluster", 16, Client::Fresh, None).ratio,
             0.517
         );
-        let weekly = m.ratio("cluster", "cluster", 64, Client::Weekly);
-        assert_eq!(weekly.ratio, 0.672);
+        // Without shares, a client without rows takes `every`'s ratio as it is.
+        let weekly = m.ratio("cluster", "cluster", 64, Client::Weekly, None);
+        assert_eq!((weekly.ratio, weekly.share_scaled), (0.672, None));
+        // With them, it moves toward the whole image's ratio by how much more of the image it
+        // fetched than `every`: here halfway from every's share to the whole image.
+        let shares = |client, every| Some(Shares { client, every });
+        let monthly = m.ratio("cluster", "cluster", 64, Client::Monthly, shares(0.7, 0.4));
+        assert!((monthly.ratio - (0.672 + 0.5 * (0.517 - 0.672))).abs() < 1e-12);
+        assert_eq!(monthly.share_scaled, Some(0.7));
+        assert_eq!(monthly.basis, RatioBasis::Measured);
+        // Fetching no more than `every` keeps every's ratio; the whole image, the image's.
+        let less = m.ratio("cluster", "cluster", 64, Client::Weekly, shares(0.3, 0.4));
+        assert_eq!(less.ratio, 0.672);
+        let all = m.ratio("cluster", "cluster", 64, Client::Monthly, shares(1.0, 0.4));
+        assert!((all.ratio - 0.517).abs() < 1e-12);
+        // A client with its own rows ignores the shares.
+        let fresh = m.ratio("cluster", "cluster", 64, Client::Fresh, shares(1.0, 0.4));
+        assert_eq!((fresh.ratio, fresh.share_scaled), (0.517, None));
     }
 
     #[test]
     fn a_swept_setting_uses_its_own_rows_else_the_strategys() {
         let m = model();
-        let own = m.ratio("cluster half_life_builds=8", "cluster", 64, Client::Every);
+        let own = m.ratio(
+            "cluster half_life_builds=8",
+            "cluster",
+            64,
+            Client::Every,
+            None,
+        );
         assert_eq!(own.ratio, 0.7);
         // The strategy's fresh row before the setting's `every` row: a fresh install fetches
         // the whole image whatever the setting.
-        let fresh = m.ratio("cluster half_life_builds=8", "cluster", 64, Client::Fresh);
+        let fresh = m.ratio(
+            "cluster half_life_builds=8",
+            "cluster",
+            64,
+            Client::Fresh,
+            None,
+        );
         assert_eq!(fresh.ratio, 0.517);
-        let default = m.ratio("cluster prior_builds=0", "cluster", 64, Client::Every);
+        let default = m.ratio("cluster prior_builds=0", "cluster", 64, Client::Every, None);
         assert_eq!(default.ratio, 0.672);
     }
 
     #[test]
     fn an_unmeasured_strategy_falls_back_to_the_fixed_ratio_and_says_so() {
-        let r = model().ratio("graph", "graph", 64, Client::Every);
+        let r = model().ratio("graph", "graph", 64, Client::Every, None);
         assert_eq!(r, AppliedRatio::fixed(RatioBasis::Fallback));
         assert_eq!(r.ratio, COMPRESSION_RATIO);
-        let fixed = CompressionModel::Fixed.ratio("cluster", "cluster", 64, Client::Every);
+        let fixed = CompressionModel::Fixed.ratio("cluster", "cluster", 64, Client::Every, None);
         assert_eq!(fixed, AppliedRatio::fixed(RatioBasis::Fixed));
     }
 

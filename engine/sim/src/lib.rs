@@ -35,7 +35,9 @@ pub use attribution::{
     attribute_update, replay_images, AttributedComponent, AttributedLayer, UpdateAttribution,
 };
 pub use client::{Client, Step};
-pub use compression::{AppliedRatio, CompressionModel, MeasuredRatio, RatioBasis, RatioTable};
+pub use compression::{
+    AppliedRatio, CompressionModel, MeasuredRatio, RatioBasis, RatioTable, Shares,
+};
 pub use image::{replanned_bytes, Image, COMPRESSION_RATIO, METADATA_BYTES_PER_LAYER};
 pub use stats::{summarize, Summary};
 pub use sweep::{contenders, Sweep, SweepError};
@@ -301,11 +303,31 @@ impl Replayer<'_> {
         let c = self.contender;
         let mut updates = Vec::new();
         let mut ratios = Vec::new();
+        // Σ download / Σ image bytes of a client's updates: how much of the image it fetches
+        // (clients without measured ratios are scaled by it, `compression`).
+        let share = |client: Client| {
+            let (mut down, mut total) = (0u64, 0u64);
+            for step in client.schedule(dates, first, config.last) {
+                let held = step.from.map(|f| &self.images[f - first]);
+                let cost = self.images[step.to - first].cost_from(held);
+                down += cost.download_bytes;
+                total += cost.image_bytes;
+            }
+            (total > 0).then(|| down as f64 / total as f64)
+        };
+        let every_share = share(Client::Every);
         for &client in &config.clients {
-            let ratio =
-                config
-                    .compression
-                    .ratio(&self.label, c.strategy.name(), c.max_layers, client);
+            let shares = match (client, every_share) {
+                (Client::Every, _) | (_, None) => None,
+                (_, Some(every)) => share(client).map(|client| Shares { client, every }),
+            };
+            let ratio = config.compression.ratio(
+                &self.label,
+                c.strategy.name(),
+                c.max_layers,
+                client,
+                shares,
+            );
             for step in client.schedule(dates, first, config.last) {
                 let image = &self.images[step.to - first];
                 let held = step.from.map(|f| &self.images[f - first]);
