@@ -79,7 +79,8 @@ pub struct Args {
     /// Build the images too: synthesize each version's tree (as `rechunk synth`), build it
     /// with every strategy as `rechunk build` does (each build given the strategy's previous
     /// image as --previous), and report the built images' downloads next to the simulator's
-    /// (agreement.md, agreement-updates.csv). Needs root and rpm. Default clients: every;
+    /// (agreement.md, agreement-updates.csv), with the measured compression ratios as
+    /// compression-ratios.csv, the file --ratios reads. Needs root and rpm. Default clients: every;
     /// no budget sweep unless --sweep max-layers=... is given.
     #[arg(long)]
     pub build: bool,
