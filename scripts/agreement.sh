@@ -3,7 +3,10 @@
 # last 5 FCOS stable versions synthesized, built with every strategy at 12 and 64 layers and
 # measured, next to the simulator (`rechunk compare --build`). Needs root, rpm and about 5 GB
 # free in OUT; takes about an hour on 2 busy cores. Writes bench/results/agreement.md with the
-# command, the date and `uptime`; then run scripts/update-readme-performance.sh.
+# command, the date and `uptime`, and copies the measured compression ratios the run wrote
+# (OUT/compression-ratios.csv, with the command, date and versions in its comment lines) to
+# datasets/data/compression-ratios.csv, which `rechunk compare` applies to its compressed
+# column; then run scripts/update-readme-performance.sh and scripts/update-readme-results.sh.
 #   scripts/agreement.sh                 # build, measure, write the result
 #   scripts/agreement.sh --format-only   # only write the result from OUT's agreement.md
 set -euo pipefail
@@ -26,3 +29,6 @@ fi
   echo "Made by \`${command[*]}\` (scripts/agreement.sh) on $(date -u +%Y-%m-%d), $(nproc) CPUs; \`uptime\` when this file was written (the run ended $(date -u -r "$out/agreement.md" +%H:%M) UTC): \`$(uptime)\`."
 } > bench/results/agreement.md
 echo "wrote bench/results/agreement.md"
+[ -f "$out/compression-ratios.csv" ] || { echo "no $out/compression-ratios.csv: run without --format-only" >&2; exit 1; }
+cp "$out/compression-ratios.csv" datasets/data/compression-ratios.csv
+echo "wrote datasets/data/compression-ratios.csv"

@@ -32,6 +32,7 @@ fn cluster_downloads_least_on_recent_fcos_stable() {
         clients: vec![Client::Every],
         first: 0,
         last: VERSIONS - 1,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(&history, &runs, &config, &|| {}).expect("replay");
     let mean = |name: &str| {

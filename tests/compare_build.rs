@@ -3,7 +3,8 @@
 //! image), measured with `rechunk diff`'s rule. The simulator's download agrees with the built
 //! images' within 3% (uncompressed) for every strategy, every build planned what the simulator
 //! planned, the compressed figures are measured (not the fixed ratio), and the file-level bound
-//! is reported beside per-package and never above it. Needs Debian's `rpm` and root
+//! is reported beside per-package and never above it; the measured ratios are written as the
+//! ratio file, which `compare --ratios` reads back and applies. Needs Debian's `rpm` and root
 //! (scripts/test.sh). The desktop-size run is `bench/results/agreement.md`.
 
 use std::fs;
@@ -121,6 +122,77 @@ fn the_simulator_agrees_with_the_built_images_within_3_percent() {
     assert_eq!(numbers[0], numbers[2], "{planned}");
     let csv = fs::read_to_string(out_dir.join("agreement-updates.csv")).unwrap();
     assert!(csv.lines().count() > 2 * strategies.len());
+    // The measured ratios, as the ratio file: one `every` row per built contender with its
+    // download ratio exactly, and a `fresh` row (the whole images); `compare --ratios` reads
+    // the file and applies them to the same history's replay.
+    let ratio_text = fs::read_to_string(out_dir.join("compression-ratios.csv")).unwrap();
+    assert!(ratio_text.starts_with("# "), "{ratio_text}");
+    assert!(ratio_text.contains("compare --build"), "{ratio_text}");
+    let mut reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(ratio_text.as_bytes());
+    let file_rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let built_rows: Vec<&Value> = rows
+        .iter()
+        .filter(|r| !r["simulated_bytes"].is_null())
+        .collect();
+    for r in &built_rows {
+        let (label, layers) = (r["label"].as_str().unwrap(), r["max_layers"].to_string());
+        let find = |client: &str| {
+            file_rows
+                .iter()
+                .find(|f| &f[0] == label && f[1] == *layers && &f[2] == client)
+                .unwrap_or_else(|| panic!("no {client} row for {label} at {layers}"))
+        };
+        // serde_json parses floats to within an ulp, the file's text is read exactly.
+        let close = |a: f64, b: &Value| (a - b.as_f64().unwrap()).abs() < 1e-12;
+        let every: f64 = find("every")[4].parse().unwrap();
+        assert!(close(every, &r["download_ratio"]), "{label}: {every} {r}");
+        assert_eq!(&find("every")[3], "gzip:6");
+        let fresh: f64 = find("fresh")[4].parse().unwrap();
+        assert!(close(fresh, &r["image_ratio"]), "{label}: {fresh} {r}");
+    }
+    assert_eq!(file_rows.len(), 2 * built_rows.len());
+    let replay_dir = work.path().join("replay");
+    let replay = Command::new(env!("CARGO_BIN_EXE_rechunk"))
+        .args(["compare", "--json", "--client", "every", "--history"])
+        .arg(&history)
+        .args([
+            "--max-layers",
+            "12",
+            "--sweep",
+            "max-layers=4,12",
+            "--ratios",
+        ])
+        .arg(out_dir.join("compression-ratios.csv"))
+        .arg("--output")
+        .arg(&replay_dir)
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let replayed: Vec<Value> = serde_json::from_slice(&replay.stdout).unwrap();
+    for r in &built_rows {
+        let s = replayed
+            .iter()
+            .find(|s| s["label"] == r["label"] && s["max_layers"] == r["max_layers"])
+            .unwrap();
+        let applied = &s["compression_ratio"];
+        let measured = r["download_ratio"].as_f64().unwrap();
+        assert!(
+            (applied["ratio"].as_f64().unwrap() - measured).abs() < 1e-12,
+            "{s}"
+        );
+        assert_eq!(applied["basis"], "measured");
+        assert_eq!(applied["compression"], "gzip:6");
+        let mean = s["mean_download_bytes"].as_f64().unwrap();
+        let compressed = s["mean_compressed_download_bytes"].as_f64().unwrap();
+        let ratio = applied["ratio"].as_f64().unwrap();
+        assert!((compressed - mean * ratio).abs() <= 0.5, "{s}");
+    }
     // Trees and images are gone; the package cache stays for the next run.
     assert!(!out_dir.join(".build").exists());
     assert!(out_dir.join(".rpm-cache").is_dir());

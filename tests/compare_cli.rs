@@ -238,3 +238,298 @@ fn a_parameter_sweep_adds_one_labelled_row_per_value() {
     let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(summary.contains("| chunkah period_days=30 "), "{summary}");
 }
+
+/// The shipped ratio file, as the test reads it: (strategy, max_layers, client) → ratio.
+fn shipped_ratios() -> Vec<(String, u64, String, f64)> {
+    let text = include_str!("../datasets/data/compression-ratios.csv");
+    let mut r = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[0].to_owned(),
+                rec[1].parse().unwrap(),
+                rec[2].to_owned(),
+                rec[4].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The ratio the rule gives, worked out here on its own: measured budget as is, linear in
+/// ln(layers) between the two measured budgets around it, else the nearest; the client's own
+/// rows, else `every`'s.
+fn expected_ratio(
+    table: &[(String, u64, String, f64)],
+    strategy: &str,
+    layers: u64,
+    client: &str,
+) -> (f64, &'static str) {
+    let pick = |c: &str| -> Vec<(u64, f64)> {
+        let mut v: Vec<(u64, f64)> = table
+            .iter()
+            .filter(|(s, _, cl, _)| s == strategy && cl == c)
+            .map(|(_, l, _, r)| (*l, *r))
+            .collect();
+        v.sort_by_key(|(l, _)| *l);
+        v
+    };
+    let mut rows = pick(client);
+    if rows.is_empty() {
+        rows = pick("every");
+    }
+    if rows.is_empty() {
+        return (697_035_775.0 / 1_351_235_724.0, "fallback");
+    }
+    if let Some((_, r)) = rows.iter().find(|(l, _)| *l == layers) {
+        return (*r, "measured");
+    }
+    let lo = rows.iter().rev().find(|(l, _)| *l < layers);
+    let hi = rows.iter().find(|(l, _)| *l > layers);
+    match (lo, hi) {
+        (Some(&(l0, r0)), Some(&(l1, r1))) => {
+            let t =
+                ((layers as f64).ln() - (l0 as f64).ln()) / ((l1 as f64).ln() - (l0 as f64).ln());
+            (r0 + t * (r1 - r0), "interpolated")
+        }
+        (Some(&(_, r)), None) | (None, Some(&(_, r))) => (r, "nearest"),
+        (None, None) => unreachable!(),
+    }
+}
+
+#[test]
+fn the_compressed_column_is_uncompressed_times_the_strategys_measured_ratio() {
+    let out = tempfile::tempdir().unwrap();
+    let output = rechunk()
+        .args(["compare", "--json", "--strategies", "cluster,single"])
+        .args([
+            "--to-version",
+            "6bd4b0d8",
+            "--client",
+            "every,monthly,fresh",
+        ])
+        .args(["--sweep", "max-layers=8,12,32,64,127", "--output"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let table = shipped_ratios();
+    // How much of its images each run × client fetched: Σ download / Σ image bytes.
+    let csv = std::fs::read_to_string(out.path().join("updates.csv")).unwrap();
+    let mut shares: std::collections::HashMap<(String, String, String), (f64, f64)> =
+        Default::default();
+    {
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (st, ml, cl, down, image) = (
+            col("strategy"),
+            col("max_layers"),
+            col("client"),
+            col("download_bytes"),
+            col("image_bytes"),
+        );
+        for rec in reader.records() {
+            let rec = rec.unwrap();
+            let e = shares
+                .entry((rec[st].into(), rec[ml].into(), rec[cl].into()))
+                .or_default();
+            e.0 += rec[down].parse::<f64>().unwrap();
+            e.1 += rec[image].parse::<f64>().unwrap();
+        }
+    }
+    let share = |s: &str, l: u64, c: &str| {
+        let (d, i) = shares[&(s.to_owned(), l.to_string(), c.to_owned())];
+        d / i
+    };
+    let mut bases = std::collections::BTreeSet::new();
+    for r in &rows {
+        let (strategy, layers, client) = (
+            r["strategy"].as_str().unwrap(),
+            r["max_layers"].as_u64().unwrap(),
+            r["client"].as_str().unwrap(),
+        );
+        let (mut want, basis) = expected_ratio(&table, strategy, layers, client);
+        let applied = &r["compression_ratio"];
+        if client == "monthly" {
+            // Not measured: every's ratio moved toward the whole image's by how much more of
+            // the image it fetches than `every`.
+            let (every, _) = expected_ratio(&table, strategy, layers, "every");
+            let (fresh, _) = expected_ratio(&table, strategy, layers, "fresh");
+            let (s, s_every) = (
+                share(strategy, layers, "monthly"),
+                share(strategy, layers, "every"),
+            );
+            if s_every < 1.0 {
+                let t = ((s - s_every) / (1.0 - s_every)).clamp(0.0, 1.0);
+                want = every + t * (fresh - every);
+                let scaled = applied["share_scaled"].as_f64().unwrap();
+                assert!((scaled - s).abs() < 1e-9, "{r}");
+            } else {
+                // `every` already fetches the whole image (single): nothing to scale by.
+                want = every;
+                assert!(applied["share_scaled"].is_null(), "{r}");
+            }
+        } else {
+            assert!(applied["share_scaled"].is_null(), "{r}");
+        }
+        let ratio = applied["ratio"].as_f64().unwrap();
+        assert!(
+            (ratio - want).abs() < 1e-9,
+            "{strategy} {layers} {client}: {ratio} vs {want}"
+        );
+        assert_eq!(applied["basis"], basis, "{strategy} {layers} {client}");
+        assert_eq!(applied["compression"], "zstd:3");
+        bases.insert(basis);
+        // Every update is rounded on its own: the mean is within half a byte.
+        let mean = r["mean_download_bytes"].as_f64().unwrap();
+        let compressed = r["mean_compressed_download_bytes"].as_f64().unwrap();
+        assert!(
+            (compressed - mean * ratio).abs() <= 0.5,
+            "{strategy} {layers} {client}: {compressed} vs {mean} × {ratio}"
+        );
+    }
+    // 12 and 64 are measured, 32 between them, 8 and 127 outside.
+    assert_eq!(
+        bases.into_iter().collect::<Vec<_>>(),
+        ["interpolated", "measured", "nearest"]
+    );
+    // Fine-grained downloads compress worse than the whole image: a fresh install of a
+    // cluster image uses the whole image's ratio, an update the downloads'.
+    let ratio_of = |s: &str, l: u64, c: &str| {
+        rows.iter()
+            .find(|r| r["strategy"] == s && r["max_layers"] == l && r["client"] == c)
+            .unwrap()["compression_ratio"]["ratio"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(ratio_of("cluster", 64, "every") > ratio_of("cluster", 64, "fresh") + 0.1);
+    // A monthly client's ratio lies between every's and the whole image's (on this slice it
+    // fetches no larger a share of the image than `every`, so it keeps every's: the scaling
+    // itself is `rechunk_sim::compression`'s unit test).
+    let monthly = ratio_of("cluster", 64, "monthly");
+    assert!(monthly <= ratio_of("cluster", 64, "every"), "{monthly}");
+    assert!(monthly > ratio_of("cluster", 64, "fresh"), "{monthly}");
+
+    // updates.csv: each update's compressed bytes are its bytes × the ratio it names.
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (down, comp, ratio, compression) = (
+        col("download_bytes"),
+        col("compressed_download_bytes"),
+        col("compression_ratio"),
+        col("compression"),
+    );
+    let mut lines = 0;
+    for rec in reader.records() {
+        let rec = rec.unwrap();
+        let d: f64 = rec[down].parse().unwrap();
+        let r: f64 = rec[ratio].parse().unwrap();
+        assert_eq!(rec[comp].parse::<u64>().unwrap(), (d * r).round() as u64);
+        assert_eq!(&rec[compression], "zstd:3");
+        lines += 1;
+    }
+    assert!(lines > 50);
+    let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(md.contains("zstd:3 compression ratio measured"), "{md}");
+    assert!(md.contains("datasets/data/compression-ratios.csv"), "{md}");
+    assert!(
+        md.contains("mean compressed MiB per update by layer budget"),
+        "{md}"
+    );
+}
+
+#[test]
+fn ratios_from_a_file_mark_unmeasured_strategies_and_fixed_ratio_is_the_old_estimate() {
+    let out = tempfile::tempdir().unwrap();
+    let ratios = out.path().join("ratios.csv");
+    std::fs::write(
+        &ratios,
+        "# only single measured\n\
+         strategy,max_layers,client,compression,ratio,updates,source\n\
+         single,64,every,gzip:6,0.6,4,hand-made\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let output = rechunk()
+            .args(["compare", "--json", "--strategies", "single", "--no-sweep"])
+            .args(["--to-version", "6bd4b0d8", "--client", "every"])
+            .args(extra)
+            .arg("--output")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        (rows, md)
+    };
+    let fixed = 697_035_775.0 / 1_351_235_724.0;
+    let (rows, md) = run(&["--ratios", ratios.to_str().unwrap()]);
+    for r in &rows {
+        let applied = &r["compression_ratio"];
+        if r["strategy"] == "single" {
+            assert_eq!(applied["ratio"], 0.6);
+            assert_eq!(applied["basis"], "measured");
+        } else {
+            // Peers and the oracle have no row: the fixed ratio, marked.
+            assert_eq!(applied["ratio"].as_f64().unwrap(), fixed, "{r}");
+            assert_eq!(applied["basis"], "fallback");
+        }
+    }
+    assert!(md.contains("ratios.csv"), "{md}");
+    assert!(md.contains("gzip:6 compression ratio"), "{md}");
+    let single = md.lines().find(|l| l.starts_with("| single ")).unwrap();
+    assert!(single.contains(" 0.600 "), "{single}");
+    let chunkah = md.lines().find(|l| l.starts_with("| chunkah ")).unwrap();
+    assert!(chunkah.contains(" 0.516* "), "{chunkah}");
+
+    let (rows, md) = run(&["--fixed-ratio"]);
+    for r in &rows {
+        assert_eq!(r["compression_ratio"]["ratio"].as_f64().unwrap(), fixed);
+        assert_eq!(r["compression_ratio"]["basis"], "fixed");
+    }
+    assert!(md.contains("--fixed-ratio"), "{md}");
+    assert!(!md.contains('*'), "{md}");
+
+    // A file that mixes compressions is refused, naming it.
+    std::fs::write(
+        &ratios,
+        "strategy,max_layers,client,compression,ratio,updates,source\n\
+         single,64,every,gzip:6,0.6,4,a\n\
+         single,12,every,zstd:3,0.6,4,b\n",
+    )
+    .unwrap();
+    let output = rechunk()
+        .args([
+            "compare",
+            "--strategies",
+            "single",
+            "--no-sweep",
+            "--ratios",
+        ])
+        .arg(&ratios)
+        .arg("--output")
+        .arg(out.path().join("o"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ratios.csv") && stderr.contains("more than one compression"),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,7 @@ fn replay(c: &mut Criterion) {
         clients: Client::ALL.to_vec(),
         first: 0,
         last: history.snapshots.len() - 1,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let names: Vec<String> = rechunk_strategies::names()
         .into_iter()

@@ -16,6 +16,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rechunk_model::History;
 
+/// The compression ratios measured on built images that `rechunk compare` applies by default
+/// (the ratio file `rechunk compare --build` writes; origin in its comment lines).
+pub const COMPRESSION_RATIOS: &str = include_str!("../data/compression-ratios.csv");
+
+/// Where [`COMPRESSION_RATIOS`] lives in the repository.
+pub const COMPRESSION_RATIOS_PATH: &str = "datasets/data/compression-ratios.csv";
+
 /// Names of the histories shipped inside the binary.
 pub const SHIPPED: [&str; 2] = ["fcos-stable", "fcos-testing"];
 

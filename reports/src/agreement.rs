@@ -53,9 +53,10 @@ pub fn markdown(
          them); built = `rechunk diff` on the built images: the layers a client does not \
          hold, as tar bytes (uncompressed), as the file bytes in them (content alone) and as \
          blob bytes (compressed, {}). Ratio = blob / tar bytes of the downloads, per \
-         strategy: the measured ratio that replaces the lockfile replays' fixed × 0.516 (the \
-         gzip ratio of a real FCOS image); image ratio = the same over all layers of its \
-         images; × 0.516 Δ = how far the fixed estimate is from the built compressed \
+         strategy: the measured ratio the lockfile replays apply in place of the old fixed × \
+         0.516 (the gzip ratio of a real FCOS image), written with the image ratio (for \
+         fresh installs) to `compression-ratios.csv`; image ratio = the same over all layers \
+         of its images; × 0.516 Δ = how far the fixed estimate is from the built compressed \
          download. MiB = 2^20 bytes; Δ = (simulated − built) / built; worst = the largest \
          |simulated − built| of one update / the mean built download.\n",
         ctx.history,

@@ -4,6 +4,7 @@
 pub mod agreement;
 pub mod attribution_csv;
 pub mod plots;
+pub mod ratios;
 pub mod table;
 pub mod updates_csv;
 

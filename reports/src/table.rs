@@ -9,7 +9,9 @@
 
 use std::fmt::Write;
 
-use rechunk_sim::{summarize, Client, Run, Simulation, Summary};
+use rechunk_sim::{
+    summarize, AppliedRatio, Client, CompressionModel, RatioBasis, Run, Simulation, Summary,
+};
 use rechunk_strategies::Params;
 use serde::Serialize;
 
@@ -32,6 +34,9 @@ pub struct SummaryRow {
     pub oracle: bool,
     #[serde(flatten)]
     pub summary: Summary,
+    /// The ratio `summary.mean_compressed_download_bytes` was estimated with
+    /// ([`rechunk_sim::compression`]).
+    pub compression_ratio: AppliedRatio,
     /// Mean download / the `per-package` bound's mean for the same client.
     pub ratio_to_per_package: Option<f64>,
     /// Mean download / `rpm-ostree`'s (default parameters, same budget, same client).
@@ -77,6 +82,7 @@ pub fn summary_rows(sim: &Simulation, clients: &[Client]) -> Vec<SummaryRow> {
                     .filter(|(_, mean)| *mean > 0.0)
                     .map(|(_, mean)| summary.mean_download_bytes / mean),
                 best_peer: best.map(|(r, _)| r.label.clone()),
+                compression_ratio: run.ratio(client),
                 summary,
             });
         }
@@ -105,11 +111,11 @@ pub fn markdown(sim: &Simulation, rows: &[SummaryRow], budget: usize) -> String 
     let _ = writeln!(
         out,
         "History `{}`, versions {first} .. {last} ({} versions). Download = uncompressed bytes of \
-         the layers a client does not hold (MiB = 2^20 bytes); compressed = × {:.3}, estimated from \
-         a real FCOS image; replanned = bytes re-fetched only because the plan regrouped them.",
+         the layers a client does not hold (MiB = 2^20 bytes); {} Replanned = bytes re-fetched \
+         only because the plan regrouped them.",
         sim.history,
         sim.versions.len(),
-        rechunk_sim::COMPRESSION_RATIO
+        compression_note(&sim.compression)
     );
     let mut clients: Vec<Client> = rows.iter().map(|r| r.client).collect();
     clients.dedup();
@@ -141,6 +147,47 @@ pub fn markdown(sim: &Simulation, rows: &[SummaryRow], budget: usize) -> String 
     out
 }
 
+/// What the compressed column means: which ratio, measured how, picked how.
+pub fn compression_note(model: &CompressionModel) -> String {
+    let fixed = rechunk_sim::COMPRESSION_RATIO;
+    match model {
+        CompressionModel::Fixed => format!(
+            "compressed = download × {fixed:.3} for every strategy (`--fixed-ratio`: the gzip \
+             ratio of one real FCOS image, not measured per strategy)."
+        ),
+        CompressionModel::Measured(t) => {
+            let budgets: Vec<String> = t.budgets().iter().map(usize::to_string).collect();
+            format!(
+                "compressed = download × `ratio`, the strategy's {c} compression ratio measured \
+                 on built images (blob / tar bytes of what a client downloaded; `rechunk compare \
+                 --build` on synthesized versions, {origin}): client `every`'s for `every`, the \
+                 whole images' for `fresh`; for `weekly` and `monthly` (not measured) `every`'s \
+                 moved toward the whole images' in proportion to how much more of the image the \
+                 client fetches than `every` (marked `†`); at the row's layer budget when \
+                 measured ({budgets} layers), else linear in ln(layers) between the two nearest \
+                 measured budgets (marked `~`) or, outside them, the nearest one's (`≈`); `*` = \
+                 no ratio measured for the strategy: the fixed × {fixed:.3} (gzip of one real \
+                 FCOS image).",
+                c = t.compression(),
+                origin = t.origin,
+                budgets = budgets.join(", "),
+            )
+        }
+    }
+}
+
+/// The ratio column's cell: the ratio and its mark ([`compression_note`]).
+pub fn ratio_cell(r: &AppliedRatio) -> String {
+    let mark = match r.basis {
+        RatioBasis::Measured | RatioBasis::Fixed => "",
+        RatioBasis::Interpolated => "~",
+        RatioBasis::Nearest => "≈",
+        RatioBasis::Fallback => "*",
+    };
+    let scaled = if r.share_scaled.is_some() { "†" } else { "" };
+    format!("{:.3}{mark}{scaled}", r.ratio)
+}
+
 fn client_table(rows: &[&SummaryRow]) -> String {
     let header = [
         "strategy",
@@ -149,6 +196,7 @@ fn client_table(rows: &[&SummaryRow]) -> String {
         "median MiB",
         "p90 MiB",
         "compressed MiB",
+        "ratio",
         "reuse %",
         "replanned MiB",
         "layers",
@@ -170,6 +218,7 @@ fn client_table(rows: &[&SummaryRow]) -> String {
                 mib(s.median_download_bytes as f64),
                 mib(s.p90_download_bytes as f64),
                 mib(s.mean_compressed_download_bytes),
+                ratio_cell(&r.compression_ratio),
                 format!("{:.1}", s.mean_reuse_ratio * 100.0),
                 mib(s.mean_replanned_bytes),
                 format!("{:.0}", s.mean_layer_count),
@@ -201,20 +250,31 @@ fn budget_table(rows: &[SummaryRow]) -> String {
     }
     let mut header = vec!["strategy".to_string()];
     header.extend(budgets.iter().map(|b| format!("{b} layers")));
-    let body: Vec<Vec<String>> = strategies
-        .iter()
-        .map(|s| {
-            let mut line = vec![s.to_string()];
-            for b in &budgets {
-                let cell = every
-                    .iter()
-                    .find(|r| r.strategy == *s && r.max_layers == *b)
-                    .map_or("-".to_string(), |r| mib(r.summary.mean_download_bytes));
-                line.push(cell);
-            }
-            line
-        })
-        .collect();
+    let cells = |cell: &dyn Fn(&SummaryRow) -> String| -> Vec<Vec<String>> {
+        strategies
+            .iter()
+            .map(|s| {
+                let mut line = vec![s.to_string()];
+                for b in &budgets {
+                    line.push(
+                        every
+                            .iter()
+                            .find(|r| r.strategy == *s && r.max_layers == *b)
+                            .map_or("-".to_string(), |r| cell(r)),
+                    );
+                }
+                line
+            })
+            .collect()
+    };
+    let body = cells(&|r| mib(r.summary.mean_download_bytes));
+    let compressed = cells(&|r| {
+        format!(
+            "{} ({})",
+            mib(r.summary.mean_compressed_download_bytes),
+            ratio_cell(&r.compression_ratio)
+        )
+    });
     let mut ratios = vec!["strategy".to_string()];
     ratios.extend(budgets.iter().map(|b| format!("{b} layers")));
     let mut ratio_body: Vec<Vec<String>> = strategies
@@ -243,8 +303,10 @@ fn budget_table(rows: &[SummaryRow]) -> String {
     ratio_body.push(best_line);
     format!(
         "\n### mean MiB per update by layer budget (client `every`)\n\n{}\n\
+         ### mean compressed MiB per update by layer budget (client `every`, ratio in brackets)\n\n{}\n\
          ### × best peer by layer budget (client `every`)\n\n{}",
         render(&header, &body),
+        render(&header, &compressed),
         render(&ratios, &ratio_body)
     )
 }

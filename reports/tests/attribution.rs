@@ -55,6 +55,7 @@ fn rows_add_up_to_each_download() {
         clients: Client::ALL.to_vec(),
         first: 0,
         last: 3,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(&h, &contenders, &config, &|| {}).unwrap();
     let mut out = Vec::new();

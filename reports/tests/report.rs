@@ -44,6 +44,7 @@ fn tiny() -> Simulation {
         clients: Client::ALL.to_vec(),
         first: 0,
         last: 3,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     simulate(&history, &contenders, &config, &|| {}).unwrap()
 }
@@ -195,6 +196,7 @@ fn best_peer_is_the_lowest_peer_as_deployed_in_the_same_table() {
         clients: vec![Client::Every],
         first: 0,
         last: 3,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(&history, &contenders, &config, &|| {}).unwrap();
     let rows = rechunk_reports::summary_rows(&sim, &[Client::Every]);

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rechunk_datasets::synth::Scale;
 use rechunk_model::History;
 use rechunk_oci::Compression;
-use rechunk_sim::{contenders, simulate, Client, SimConfig, Sweep};
+use rechunk_sim::{contenders, simulate, Client, CompressionModel, SimConfig, Sweep};
 
 use super::common::print_stdout;
 
@@ -67,10 +67,20 @@ pub struct Args {
     /// `best_peer`: that peer's label).
     #[arg(long)]
     pub json: bool,
+    /// Compression ratios for the compressed column: the ratio file `compare --build` writes
+    /// (compression-ratios.csv). Default: the shipped one (datasets/data/compression-ratios.csv,
+    /// zstd:3, measured on 5 FCOS stable versions built with every strategy).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["fixed_ratio", "build"])]
+    pub ratios: Option<PathBuf>,
+    /// Compressed column = uncompressed × 0.516 for every strategy (the gzip ratio of one real
+    /// FCOS image), instead of each strategy's measured ratio.
+    #[arg(long, conflicts_with = "build")]
+    pub fixed_ratio: bool,
     /// Build the images too: synthesize each version's tree (as `rechunk synth`), build it
     /// with every strategy as `rechunk build` does (each build given the strategy's previous
     /// image as --previous), and report the built images' downloads next to the simulator's
-    /// (agreement.md, agreement-updates.csv). Needs root and rpm. Default clients: every;
+    /// (agreement.md, agreement-updates.csv), with the measured compression ratios as
+    /// compression-ratios.csv, the file --ratios reads. Needs root and rpm. Default clients: every;
     /// no budget sweep unless --sweep max-layers=... is given.
     #[arg(long)]
     pub build: bool,
@@ -125,6 +135,7 @@ pub fn run(args: Args) -> Result<()> {
     let sweeps = sweeps(&args)?;
     let names = strategy_names(&args.strategies);
     let contenders = contenders(&names, args.max_layers, &sweeps)?;
+    let compression = compression_model(&args)?;
 
     let versions = (last + 1) as u64;
     let bar = ProgressBar::new(versions);
@@ -142,6 +153,7 @@ pub fn run(args: Args) -> Result<()> {
         clients: clients.clone(),
         first,
         last,
+        compression,
     };
     let sim = simulate(&history, &contenders, &config, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -245,13 +257,100 @@ fn run_build(args: &Args, history: &History) -> Result<()> {
     )?;
     let updates = args.output.join("agreement-updates.csv");
     write_staged(&updates, &csv)?;
+    let ratios = args.output.join(RATIO_FILE);
+    write_staged(&ratios, &ratio_file(&ctx, &measured)?)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&measured.rows)?);
     } else {
         print!("{report}");
-        println!("\nwrote {}, {}", md.display(), updates.display());
+        println!(
+            "\nwrote {}, {}, {}",
+            md.display(),
+            updates.display(),
+            ratios.display()
+        );
     }
     Ok(())
+}
+
+/// Largest ratio file read.
+const MAX_RATIO_FILE: u64 = 16 << 20;
+
+/// How the compressed column is estimated: `--fixed-ratio`, `--ratios FILE` or the shipped
+/// ratios.
+fn compression_model(args: &Args) -> Result<CompressionModel> {
+    if args.fixed_ratio {
+        return Ok(CompressionModel::Fixed);
+    }
+    let table = match &args.ratios {
+        Some(path) => {
+            let bytes = rechunk_fsio::read_capped(
+                path,
+                rechunk_fsio::Links::Follow,
+                MAX_RATIO_FILE,
+                "a ratio file",
+            )
+            .with_context(|| format!("reading --ratios {}", path.display()))?;
+            let text = String::from_utf8(bytes)
+                .with_context(|| format!("--ratios {}: not UTF-8", path.display()))?;
+            rechunk_reports::ratios::read(&text, &format!("`{}`", path.display()))?
+        }
+        None => rechunk_reports::ratios::read(
+            rechunk_datasets::COMPRESSION_RATIOS,
+            &format!("`{}`", rechunk_datasets::COMPRESSION_RATIOS_PATH),
+        )?,
+    };
+    Ok(CompressionModel::Measured(table))
+}
+
+/// Name of the ratio file `--build` writes in --output.
+const RATIO_FILE: &str = "compression-ratios.csv";
+
+/// The ratio file of a `--build` run: its measured ratios, after comment lines saying what was
+/// built, by which command, when and with which rechunk.
+fn ratio_file(
+    ctx: &rechunk_reports::agreement::Context,
+    measured: &super::compare_build::Measured,
+) -> Result<Vec<u8>> {
+    let (first, last) = (
+        ctx.versions.first().map_or("", String::as_str),
+        ctx.versions.last().map_or("", String::as_str),
+    );
+    let source = format!("{} {first}..{last} (scale {})", ctx.history, ctx.scale);
+    let rows = rechunk_sim::agreement::measured_ratios(
+        &measured.rows,
+        &measured.built,
+        &ctx.compression,
+        &source,
+    );
+    // The command as typed, named `rechunk` whatever path ran it.
+    let command: Vec<String> = std::iter::once("rechunk".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect();
+    let comments = [
+        "Compression ratios measured on built images by `rechunk compare --build`: blob bytes / \
+         tar bytes of what each strategy's clients downloaded (client fresh: of every layer of \
+         its images); read by `rechunk compare` (--ratios)."
+            .to_owned(),
+        format!("Run: {}", command.join(" ")),
+        format!(
+            "Written {} by rechunk {}; history {}, versions {first} .. {last} ({} versions, \
+             synthesized at scale {}), compression {}.",
+            rechunk_reports::date(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            ),
+            env!("CARGO_PKG_VERSION"),
+            ctx.history,
+            ctx.versions.len(),
+            ctx.scale,
+            ctx.compression
+        ),
+    ];
+    let mut out = Vec::new();
+    rechunk_reports::ratios::write(&rows, &comments, &mut out)?;
+    Ok(out)
 }
 
 /// `real`, `desktop` or `xN`, for the report.

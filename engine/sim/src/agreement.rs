@@ -10,12 +10,13 @@
 //! padding and parent directories) and blob bytes (compressed). The compressed figures are
 //! measured, per contender: the ratio of blob to tar bytes of what its clients download
 //! replaces the fixed FCOS image ratio ([`crate::COMPRESSION_RATIO`]), which the report also
-//! shows applied, to say how far off it is.
+//! shows applied, to say how far off it is. [`measured_ratios`] turns them into the rows of the
+//! ratio file the lockfile replays use ([`crate::compression`]).
 
 use rechunk_model::UpdateCost;
 use serde::Serialize;
 
-use crate::{Client, Run, Simulation, COMPRESSION_RATIO};
+use crate::{Client, MeasuredRatio, Run, Simulation, COMPRESSION_RATIO};
 
 /// One fetch measured on built images.
 #[derive(Clone, Debug, Serialize)]
@@ -41,6 +42,8 @@ pub struct BuiltRun {
     /// Σ blob bytes and Σ tar bytes of every layer of every version built.
     pub compressed_bytes: u64,
     pub uncompressed_bytes: u64,
+    /// Images built (one per version).
+    pub versions: usize,
 }
 
 impl BuiltRun {
@@ -223,6 +226,49 @@ fn row(run: &Run, b: &BuiltRun, client: Client) -> Result<AgreementRow, Agreemen
     })
 }
 
+/// The measured ratios of a `compare --build` run, as the ratio file holds them: per built
+/// contender (not the file-level bound) and measured client, blob / tar bytes of the downloads
+/// (`download_ratio`); and, unless `fresh` was measured, a `fresh` row from the whole images
+/// (what a fresh install fetches: [`BuiltRun::compression_ratio`]). `compression` names the
+/// layers' compression; `source` says what was built (history, versions, scale).
+pub fn measured_ratios(
+    rows: &[AgreementRow],
+    built: &[BuiltRun],
+    compression: &str,
+    source: &str,
+) -> Vec<MeasuredRatio> {
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.label != FILE_LEVEL) {
+        out.push(MeasuredRatio {
+            strategy: r.label.clone(),
+            max_layers: r.max_layers,
+            client: r.client,
+            compression: compression.to_owned(),
+            ratio: r.download_ratio,
+            updates: r.updates,
+            source: format!("{source}: downloads"),
+        });
+    }
+    for b in built {
+        let has_fresh = rows.iter().any(|r| {
+            r.label == b.label && r.max_layers == b.max_layers && r.client == Client::Fresh
+        });
+        if has_fresh || b.uncompressed_bytes == 0 {
+            continue;
+        }
+        out.push(MeasuredRatio {
+            strategy: b.label.clone(),
+            max_layers: b.max_layers,
+            client: Client::Fresh,
+            compression: compression.to_owned(),
+            ratio: b.compression_ratio(),
+            updates: b.versions,
+            source: format!("{source}: whole images"),
+        });
+    }
+    out
+}
+
 /// `a / b`, 1 when `b` is 0.
 fn ratio(a: u64, b: u64) -> f64 {
     match b {
@@ -282,7 +328,9 @@ mod tests {
                 oracle: false,
                 peer: true,
                 updates: vec![sim_update("v1", 100), sim_update("v2", 300)],
+                ratios: vec![],
             }],
+            compression: Default::default(),
         };
         let built = BuiltRun {
             label: "x".into(),
@@ -290,6 +338,7 @@ mod tests {
             updates: vec![built_update("v1", 110, 50), built_update("v2", 290, 150)],
             compressed_bytes: 500,
             uncompressed_bytes: 1000,
+            versions: 3,
         };
         let files = [FileLevelUpdate {
             client: Client::Every,
@@ -311,6 +360,22 @@ mod tests {
         assert_eq!(r.image_ratio, Some(0.5));
         assert_eq!(rows[1].label, FILE_LEVEL);
         assert_eq!(rows[1].built_compressed_bytes, 20.0);
+        // The ratio file's rows: the downloads' ratio per client, the whole images' for fresh
+        // installs, nothing for the file-level bound.
+        let ratios = measured_ratios(&rows, std::slice::from_ref(&built), "zstd:3", "h v0..v2");
+        assert_eq!(ratios.len(), 2);
+        assert_eq!(
+            (ratios[0].client, ratios[0].ratio, ratios[0].updates),
+            (Client::Every, 0.5, 2)
+        );
+        assert_eq!(
+            (ratios[1].client, ratios[1].ratio, ratios[1].updates),
+            (Client::Fresh, 0.5, 3)
+        );
+        assert!(ratios
+            .iter()
+            .all(|r| r.strategy == "x" && r.max_layers == 8));
+        assert_eq!(ratios[1].source, "h v0..v2: whole images");
         // A built contender the simulator did not run is an error, not a silent gap.
         let mut other = built;
         other.max_layers = 9;

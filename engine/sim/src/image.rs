@@ -9,7 +9,8 @@ use rechunk_model::{layer_key, update_cost, LayerKey, Plan, Snapshot, UpdateCost
 /// Compressed bytes per uncompressed byte, estimated from the one FCOS build for which both are
 /// known: the real 51-layer gzip FCOS image in `tests/data/manifest1.json` has 697,035,775 layer
 /// bytes, and the FCOS 37 contentmeta (same tool, same era) counts 1,351,235,724 content bytes.
-/// Applied to every layer alike: per-package compressibility is not known for the histories.
+/// gzip, over the whole image: the fallback for a strategy without a ratio measured on built
+/// images, and the estimate `--fixed-ratio` asks for ([`crate::compression`]).
 pub const COMPRESSION_RATIO: f64 = 697_035_775.0 / 1_351_235_724.0;
 
 /// Manifest + config bytes per layer: the real FCOS image's manifest (8,261 bytes) and config
@@ -121,9 +122,4 @@ fn common_components(old: &Snapshot, new: &Snapshot) -> Vec<(usize, usize)> {
         }
     }
     out
-}
-
-/// Estimated compressed bytes for `uncompressed` bytes of layers.
-pub fn compressed(uncompressed: u64) -> u64 {
-    (uncompressed as f64 * COMPRESSION_RATIO).round() as u64
 }

@@ -26,6 +26,7 @@
 pub mod agreement;
 mod attribution;
 mod client;
+pub mod compression;
 mod image;
 mod stats;
 mod sweep;
@@ -34,7 +35,10 @@ pub use attribution::{
     attribute_update, replay_images, AttributedComponent, AttributedLayer, UpdateAttribution,
 };
 pub use client::{Client, Step};
-pub use image::{compressed, replanned_bytes, Image, COMPRESSION_RATIO, METADATA_BYTES_PER_LAYER};
+pub use compression::{
+    AppliedRatio, CompressionModel, MeasuredRatio, RatioBasis, RatioTable, Shares,
+};
+pub use image::{replanned_bytes, Image, COMPRESSION_RATIO, METADATA_BYTES_PER_LAYER};
 pub use stats::{summarize, Summary};
 pub use sweep::{contenders, Sweep, SweepError};
 
@@ -59,6 +63,8 @@ pub struct SimConfig {
     pub first: usize,
     /// Index of the last version replayed and reported.
     pub last: usize,
+    /// How compressed bytes are estimated ([`compression`]).
+    pub compression: CompressionModel,
 }
 
 /// Why a replay stopped.
@@ -94,7 +100,8 @@ pub struct Update {
     pub to: String,
     pub date: Timestamp,
     pub cost: UpdateCost,
-    /// [`compressed`] estimate of `cost.download_bytes`.
+    /// `cost.download_bytes` compressed by the run's ratio for this client
+    /// ([`Run::ratio`], [`AppliedRatio::compressed`]).
     pub compressed_download_bytes: u64,
     /// [`replanned_bytes`] from the held version (0 for a fresh install).
     pub replanned_bytes: u64,
@@ -117,6 +124,26 @@ pub struct Run {
     /// A port of a deployed tool of the field (see `Strategy::is_peer`).
     pub peer: bool,
     pub updates: Vec<Update>,
+    /// The compression ratio of each measured client's compressed figures.
+    pub ratios: Vec<ClientRatio>,
+}
+
+/// The ratio one client's compressed figures use.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClientRatio {
+    pub client: Client,
+    #[serde(flatten)]
+    pub ratio: AppliedRatio,
+}
+
+impl Run {
+    /// The ratio `client`'s compressed figures use (the fixed one for a client not measured).
+    pub fn ratio(&self, client: Client) -> AppliedRatio {
+        self.ratios.iter().find(|r| r.client == client).map_or_else(
+            || AppliedRatio::fixed(RatioBasis::Fixed),
+            |r| r.ratio.clone(),
+        )
+    }
 }
 
 /// The result of one replay.
@@ -126,6 +153,9 @@ pub struct Simulation {
     /// Ids of the reported versions.
     pub versions: Vec<String>,
     pub runs: Vec<Run>,
+    /// How the compressed figures were estimated ([`SimConfig::compression`]).
+    #[serde(skip)]
+    pub compression: CompressionModel,
 }
 
 /// A contender's state during the replay.
@@ -197,6 +227,7 @@ pub fn simulate(
             .map(|s| s.id.clone())
             .collect(),
         runs,
+        compression: config.compression.clone(),
     })
 }
 
@@ -269,8 +300,34 @@ impl Replayer<'_> {
     fn measure(self, history: &History, dates: &[Timestamp], config: &SimConfig) -> Run {
         let snaps = &history.snapshots;
         let first = config.first;
+        let c = self.contender;
         let mut updates = Vec::new();
+        let mut ratios = Vec::new();
+        // Σ download / Σ image bytes of a client's updates: how much of the image it fetches
+        // (clients without measured ratios are scaled by it, `compression`).
+        let share = |client: Client| {
+            let (mut down, mut total) = (0u64, 0u64);
+            for step in client.schedule(dates, first, config.last) {
+                let held = step.from.map(|f| &self.images[f - first]);
+                let cost = self.images[step.to - first].cost_from(held);
+                down += cost.download_bytes;
+                total += cost.image_bytes;
+            }
+            (total > 0).then(|| down as f64 / total as f64)
+        };
+        let every_share = share(Client::Every);
         for &client in &config.clients {
+            let shares = match (client, every_share) {
+                (Client::Every, _) | (_, None) => None,
+                (_, Some(every)) => share(client).map(|client| Shares { client, every }),
+            };
+            let ratio = config.compression.ratio(
+                &self.label,
+                c.strategy.name(),
+                c.max_layers,
+                client,
+                shares,
+            );
             for step in client.schedule(dates, first, config.last) {
                 let image = &self.images[step.to - first];
                 let held = step.from.map(|f| &self.images[f - first]);
@@ -287,7 +344,7 @@ impl Replayer<'_> {
                     to: snaps[step.to].id.clone(),
                     date: snaps[step.to].date,
                     cost,
-                    compressed_download_bytes: compressed(cost.download_bytes),
+                    compressed_download_bytes: ratio.compressed(cost.download_bytes),
                     replanned_bytes: replanned,
                     layer_count: image.layers.len(),
                     attribution: step.from.map(|f| {
@@ -298,8 +355,8 @@ impl Replayer<'_> {
                     }),
                 });
             }
+            ratios.push(ClientRatio { client, ratio });
         }
-        let c = self.contender;
         Run {
             label: self.label,
             strategy: c.strategy.name().to_string(),
@@ -308,6 +365,7 @@ impl Replayer<'_> {
             oracle: c.strategy.is_oracle(),
             peer: c.strategy.is_peer(),
             updates,
+            ratios,
         }
     }
 }

@@ -67,6 +67,7 @@ fn attributions(h: &History, strategy: Box<dyn Strategy>) -> Vec<UpdateAttributi
         clients: vec![Client::Every],
         first: 0,
         last: h.snapshots.len() - 1,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(h, &[contender(strategy)], &config, &|| {}).unwrap();
     sim.runs[0]
@@ -206,6 +207,7 @@ fn fcos_stable_attribution_adds_up_and_the_extremes_hold() {
         clients: vec![Client::Every, Client::Weekly, Client::Fresh],
         first: last - 20,
         last,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let contenders = vec![contender(Box::new(Single)), contender(Box::new(PerPackage))];
     let sim = simulate(&h, &contenders, &config, &|| {}).unwrap();
@@ -256,6 +258,7 @@ fn replayed_images_are_the_simulated_ones() {
         clients: vec![Client::Every],
         first: a,
         last: b,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let names = ["cluster".to_string()];
     let contenders = rechunk_sim::contenders(&names, 32, &[]).unwrap();

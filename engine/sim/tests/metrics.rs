@@ -77,6 +77,7 @@ fn run_one(h: &History, strategy: Box<dyn Strategy>, clients: &[Client]) -> Vec<
         clients: clients.to_vec(),
         first: 0,
         last: h.snapshots.len() - 1,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(h, &[contender(strategy, 4)], &config, &|| {}).unwrap();
     sim.runs.into_iter().next().unwrap().updates
@@ -289,6 +290,7 @@ fn strategies_see_only_the_past_and_their_own_previous_plan() {
         clients: vec![Client::Every, Client::Fresh],
         first: 2,
         last: 3,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(&h, &[contender(strategy, 8)], &config, &|| {}).unwrap();
     assert_eq!(sim.versions, ["v2", "v3"]);
@@ -306,6 +308,7 @@ fn invalid_plans_and_strategy_errors_name_strategy_and_version() {
         clients: vec![Client::Every],
         first: 0,
         last: 1,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     // Forgets c in v1.
     let forgetful = scripted(vec![vec![vec!["a", "b", "c"]], vec![vec!["a", "b"]]]);

@@ -71,6 +71,7 @@ fn fcos_stable_replay_keeps_the_oracle_below_a_single_layer() {
         clients: Client::ALL.to_vec(),
         first: last - 20,
         last,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(&h, &contenders, &config, &|| {}).unwrap();
     let (single, oracle) = (&sim.runs[0], &sim.runs[1]);
@@ -106,6 +107,7 @@ fn every_registered_strategy_replays_validly_and_deterministically() {
         clients: vec![Client::Every, Client::Fresh],
         first: 0,
         last: 9,
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let figures = || {
         let contenders = rechunk_sim::contenders(&names, 32, &[]).unwrap();

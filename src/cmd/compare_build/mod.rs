@@ -167,6 +167,8 @@ fn measure(req: &Request) -> Result<Measured> {
         clients: req.clients.to_vec(),
         first: 0,
         last: history.snapshots.len() - 1,
+        // The agreement report sets the built images' ratios against the fixed estimate.
+        compression: rechunk_sim::CompressionModel::Fixed,
     };
     let sim = simulate(&history, req.contenders, &config, &|| {})?;
     let replayed = replay_plans(&history, req.contenders)?;
@@ -367,6 +369,7 @@ fn built_run(
         updates,
         compressed_bytes: sum(&|v| v.compressed.layer_bytes()),
         uncompressed_bytes: sum(&|v| v.uncompressed.layer_bytes()),
+        versions: state.images.len(),
     }
 }
 
