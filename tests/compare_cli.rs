@@ -305,7 +305,10 @@ fn a_cold_window_replays_as_a_history_of_only_its_versions() {
             versions.push(v);
         }
     }
-    let end = versions.iter().position(|v| *v == "32.20200615.3.0").unwrap();
+    let end = versions
+        .iter()
+        .position(|v| *v == "32.20200615.3.0")
+        .unwrap();
     let kept = &versions[end - 2..=end];
     let cut: String = text
         .lines()
