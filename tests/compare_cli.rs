@@ -533,3 +533,89 @@ fn ratios_from_a_file_mark_unmeasured_strategies_and_fixed_ratio_is_the_old_esti
         "{stderr}"
     );
 }
+
+#[test]
+fn a_cold_window_replays_as_a_history_of_only_its_versions() {
+    // --last 3 --cold up to the 21st version (June 2020): every strategy starts at the 19th,
+    // as if the history began there. The same figures come from an exported history cut to those
+    // three versions; without --cold the strategies also see the three versions before.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fcos.csv");
+    let run = |args: &[&str]| -> Vec<String> {
+        let output = rechunk()
+            .args(["compare", "--json", "--no-sweep", "--max-layers", "8"])
+            .args([
+                "--strategies",
+                "cluster",
+                "--client",
+                "every,fresh",
+                "--output",
+            ])
+            .arg(dir.path().join("out"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r["strategy"], r["client"], r["updates"], r["mean_download_bytes"]
+                )
+            })
+            .collect()
+    };
+    let export = csv.to_str().unwrap();
+    let cold = run(&[
+        "--to-version",
+        "32.20200615.3.0",
+        "--last",
+        "3",
+        "--cold",
+        "--export-history",
+        export,
+    ]);
+    let warm = run(&["--to-version", "32.20200615.3.0", "--last", "3"]);
+    // Three versions reported either way: two updates, three fresh installs.
+    for rows in [&cold, &warm] {
+        assert!(rows
+            .iter()
+            .any(|r| r.starts_with("\"cluster\" \"every\" 2 ")));
+        assert!(rows
+            .iter()
+            .any(|r| r.starts_with("\"cluster\" \"fresh\" 3 ")));
+    }
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut versions: Vec<&str> = Vec::new();
+    for line in text.lines().skip(1) {
+        let v = line.split(',').next().unwrap();
+        if versions.last() != Some(&v) {
+            versions.push(v);
+        }
+    }
+    let end = versions
+        .iter()
+        .position(|v| *v == "32.20200615.3.0")
+        .unwrap();
+    let kept = &versions[end - 2..=end];
+    let cut: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || kept.contains(&l.split(',').next().unwrap()))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let cut_path = dir.path().join("cut.csv");
+    std::fs::write(&cut_path, cut).unwrap();
+    let truncated = run(&["--history", cut_path.to_str().unwrap()]);
+    assert_eq!(cold, truncated);
+    // Shown the versions before the window, the strategies that learn from history (cluster,
+    // the previous-plan chains) plan otherwise.
+    assert_ne!(cold, warm);
+}

@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "CLIENT",
         value_parser = ["every", "weekly", "monthly", "fresh"])]
     pub client: Vec<String>,
-    /// First version reported (strategies still plan every earlier version).
+    /// First version reported (strategies still plan every earlier version, unless --cold).
     #[arg(long, value_name = "ID")]
     pub from_version: Option<String>,
     /// Last version replayed and reported.
@@ -84,14 +84,19 @@ pub struct Args {
     /// no budget sweep unless --sweep max-layers=... is given.
     #[arg(long)]
     pub build: bool,
-    /// With --build: the last N versions up to --to-version (default: 5).
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "build",
-        conflicts_with = "from_version"
-    )]
+    /// The last N versions up to --to-version are reported (with --build: built; default 5).
+    #[arg(long, value_name = "N", conflicts_with = "from_version")]
     pub last: Option<usize>,
+    /// Start every strategy cold at the first reported version (--from-version or --last): it
+    /// sees no earlier version, no plan and no change history, as a new image's first build
+    /// does and as --build always does.
+    #[arg(long, conflicts_with = "build")]
+    pub cold: bool,
+    /// Replay the history that `rechunk synth` trees of it realise (packages with changelogs
+    /// instead of contentmeta's counts, the scan's non-package components, rpm database sizes
+    /// as planned): what --build's simulator replays, without building anything.
+    #[arg(long, conflicts_with = "build")]
+    pub synthesized: bool,
     /// With --build: size of the synthesized trees (real, desktop or a factor N, as `rechunk
     /// synth --scale`).
     #[arg(long, default_value = "real", value_name = "real|desktop|N",
@@ -130,7 +135,30 @@ pub fn run(args: Args) -> Result<()> {
     if args.build {
         return run_build(&args, &history);
     }
-    let (first, last) = window(&history, &args)?;
+    let history = match args.synthesized {
+        true => {
+            rechunk_datasets::synth::Chain::new(&history, Scale::Real)
+                .with_context(|| format!("planning the synthesized chain of {}", history.name))?
+                .history
+        }
+        false => history,
+    };
+    let (first, last) = match args.last {
+        Some(_) => build_window(&history, &args)?,
+        None => window(&history, &args)?,
+    };
+    // Cold: the strategies are shown only the reported versions.
+    let (history, first, last) = match args.cold {
+        true => (
+            History {
+                name: history.name.clone(),
+                snapshots: history.snapshots[first..=last].to_vec(),
+            },
+            0,
+            last - first,
+        ),
+        false => (history, first, last),
+    };
     let clients = clients(&args.client)?;
     let sweeps = sweeps(&args)?;
     let names = strategy_names(&args.strategies);
@@ -374,8 +402,8 @@ fn write_staged(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
-/// The versions `--build` builds: --from-version .. --to-version, or the last --last (default
-/// 5) up to --to-version.
+/// The versions `--build` builds (and `--last` reports): --from-version .. --to-version, or the
+/// last --last (default 5) up to --to-version.
 fn build_window(history: &History, args: &Args) -> Result<(usize, usize)> {
     let (first, last) = window(history, args)?;
     if args.from_version.is_some() {

@@ -22,10 +22,14 @@
 //!   seen recently, no history at all, and always a prior's worth) is filled by a prior rate,
 //!   independently per unit, so units that merely have not changed together yet are not free
 //!   to pile into one layer (with `prior_builds=0` the FCOS replay downloads 8% more).
-//!   prior_u = 1 − exp(−λ·Δ), λ = distinct changelog days in the last year / 365 (or
+//!   prior_u = 1 − exp(−share·λ·Δ), λ = distinct changelog days in the last year / 365 (or
 //!   contentmeta's `change_frequency` / 365), Δ = the history's median build interval (7 days
 //!   when unknown); with neither, the history's average package change rate (0.1 without
-//!   history); unowned content 0.5; rpmdb and initramfs always change (P = 1).
+//!   history); unowned content 0.5; rpmdb and initramfs always change (P = 1). share = the
+//!   part of changelog activity that reaches this image, estimated from the ages of its
+//!   installed builds (`calibrate`; 1 without build times): changelogs count builds a stable
+//!   stream never ships, and taken as they are they make a cold plan pile most of the image
+//!   into the layer downloaded at every update.
 //!
 //! ## Optimisation
 //! Greedy agglomerative merging from one layer per unit down to the budget, always merging the
@@ -50,6 +54,7 @@
 //! Contract: `input.history` includes the build being planned (as [`PlanInput`] says); a
 //! member changed in this build iff its last recorded change is at the newest build date.
 
+mod calibrate;
 mod keep;
 mod merge;
 mod model;

@@ -35,6 +35,9 @@ pub struct Model {
     observed: f64,
     /// Weight of builds after each window position (for units first seen there).
     weight_after: Vec<f64>,
+    /// Share of changelog activity that reaches this image ([`super::calibrate`]): scales
+    /// every changelog-based prior.
+    pub changelog_share: f64,
 }
 
 /// Units a plan places: the components of one source package (they change together), or one
@@ -90,6 +93,7 @@ impl Model {
             denom: (observed + p.prior_builds).max(1e-12),
             observed,
             weight_after,
+            changelog_share: super::calibrate::changelog_share(input, |c| changelog_rate(c, input)),
         };
         (model, start)
     }
@@ -216,7 +220,7 @@ fn unit<'a>(
     let certain = members.iter().any(|c| c.kind.changes_always());
     let prior = members
         .iter()
-        .map(|c| prior_rate(c, input, interval, fallback))
+        .map(|c| prior_rate(c, input, interval, fallback, model.changelog_share))
         .fold(0.0, f64::max);
     let unobserved = (model.denom - observed) / model.denom;
     let epsilon = (prior * unobserved).clamp(0.0, 1.0 - 1e-12);
@@ -230,32 +234,43 @@ fn unit<'a>(
 }
 
 /// Per-build change probability of a component before looking at the history: from its
-/// changelog (distinct change days in the last year), else contentmeta's count, else the
-/// history's average.
-fn prior_rate(c: &Component, input: &PlanInput, interval: Timestamp, fallback: f64) -> f64 {
+/// changelog (distinct change days in the last year), else contentmeta's count, either scaled
+/// by the image's `changelog_share`; else the history's average.
+fn prior_rate(
+    c: &Component,
+    input: &PlanInput,
+    interval: Timestamp,
+    fallback: f64,
+    changelog_share: f64,
+) -> f64 {
     if c.kind.changes_always() {
         return 1.0;
     }
     if !signal::is_packaged(c.kind) {
         return UNOWNED_PRIOR;
     }
-    let per_day = if !c.changelog_times.is_empty() {
-        let newest = c.build_time.unwrap_or(input.now).max(input.now);
-        let mut days: Vec<Timestamp> = c
-            .changelog_times
-            .iter()
-            .filter(|&&t| t >= newest - YEAR)
-            .map(|t| t.div_euclid(DAY))
-            .collect();
-        days.sort_unstable();
-        days.dedup();
-        days.len() as f64 / 365.0
-    } else if let Some(f) = c.change_frequency {
-        f64::from(f) / 365.0
-    } else {
+    let Some(per_day) = changelog_rate(c, input) else {
         return fallback;
     };
-    1.0 - (-per_day * interval as f64 / DAY as f64).exp()
+    1.0 - (-changelog_share * per_day * interval as f64 / DAY as f64).exp()
+}
+
+/// Changes per day by the changelog: distinct entry days in the year before the build, else
+/// contentmeta's count over a year; `None` with neither.
+fn changelog_rate(c: &Component, input: &PlanInput) -> Option<f64> {
+    if c.changelog_times.is_empty() {
+        return c.change_frequency.map(|f| f64::from(f) / 365.0);
+    }
+    let newest = c.build_time.unwrap_or(input.now).max(input.now);
+    let mut days: Vec<Timestamp> = c
+        .changelog_times
+        .iter()
+        .filter(|&&t| t >= newest - YEAR)
+        .map(|t| t.div_euclid(DAY))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    Some(days.len() as f64 / 365.0)
 }
 
 /// The history's weighted change rate over all packaged components it observed.
