@@ -1,11 +1,18 @@
 //! `rechunk compare` end to end: the binary on a short slice of the shipped FCOS history.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 fn rechunk() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rechunk"))
+}
+
+/// The JSON a successful run printed (its stderr shown when it failed).
+fn json_of<T: serde::de::DeserializeOwned>(output: &Output) -> T {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[test]
@@ -24,9 +31,7 @@ fn json_on_a_short_slice_reports_every_row_and_writes_the_files() {
         .arg(out.path())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows: Value = json_of(&output);
     let rows = rows.as_array().unwrap();
     // single at 8 and 64 layers, then the per-package oracle once (it ignores the budget) and
     // every peer as deployed at both budgets (the best peer needs them); × 4 clients.
@@ -155,12 +160,7 @@ fn an_exported_history_replays_to_the_same_figures() {
             cmd.arg("--export-history").arg(&csv);
         }
         let output = cmd.output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let rows: Value = json_of(&output);
         let rows: Vec<String> = rows
             .as_array()
             .unwrap()
@@ -208,12 +208,7 @@ fn a_parameter_sweep_adds_one_labelled_row_per_value() {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows: Value = json_of(&output);
     let labels: Vec<&str> = rows
         .as_array()
         .unwrap()
@@ -314,12 +309,7 @@ fn the_compressed_column_is_uncompressed_times_the_strategys_measured_ratio() {
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let rows: Vec<Value> = json_of(&output);
     let table = shipped_ratios();
     // How much of its images each run × client fetched: Σ download / Σ image bytes.
     let csv = std::fs::read_to_string(out.path().join("updates.csv")).unwrap();
@@ -468,12 +458,7 @@ fn ratios_from_a_file_mark_unmeasured_strategies_and_fixed_ratio_is_the_old_esti
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let rows: Vec<Value> = json_of(&output);
         let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
         (rows, md)
     };
@@ -555,12 +540,7 @@ fn a_cold_window_replays_as_a_history_of_only_its_versions() {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let rows: Value = json_of(&output);
         rows.as_array()
             .unwrap()
             .iter()
