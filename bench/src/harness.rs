@@ -1,14 +1,65 @@
 //! What the end-to-end benchmarks share: the generated tree (≥ 1 GiB of `user.component`-tagged
 //! "packages" with heavy-tailed sizes and binary-like content, about 3:1 compressible), and
-//! commands timed under `/usr/bin/time` (wall time, CPU time, peak RSS).
+//! commands timed under `/usr/bin/time` (wall time, CPU time, peak RSS), and the command line
+//! every bench binary reads (`--name value` options, the rechunk binary it times).
 
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+
+/// A bench binary's command line: `--name value` options and bare flags.
+pub struct Args(Vec<String>);
+
+impl Args {
+    pub fn from_env() -> Self {
+        Args(std::env::args().collect())
+    }
+
+    /// The value after `name`, if given.
+    pub fn opt(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| self.0.get(i + 1).cloned())
+    }
+
+    /// Whether the bare flag `name` is given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+
+    /// The value after `name` parsed, or `default` when not given.
+    pub fn parsed<T>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        match self.opt(name) {
+            Some(s) => s.parse().with_context(|| format!("{name} {s:?}")),
+            None => Ok(default),
+        }
+    }
+
+    /// The rechunk binary a bench times (`--rechunk`, by default the release build), as an
+    /// absolute path, so commands run from other directories find it.
+    pub fn rechunk(&self) -> anyhow::Result<PathBuf> {
+        let path = PathBuf::from(
+            self.opt("--rechunk")
+                .unwrap_or_else(|| "target/release/rechunk".into()),
+        );
+        if !path.is_file() {
+            bail!(
+                "{} not found: run `cargo build --release` first",
+                path.display()
+            );
+        }
+        Ok(fs::canonicalize(&path)?)
+    }
+}
 
 /// What the tree generator makes.
 pub struct TreeSpec {

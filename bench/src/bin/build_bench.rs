@@ -18,27 +18,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use rechunk_bench::harness::{du, generate, shell, time_command, timed, Measure, TreeSpec};
+use rechunk_bench::harness::{du, generate, shell, time_command, timed, Args, Measure, TreeSpec};
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
+    let args = Args::from_env();
+    let opt = |name: &str| args.opt(name);
     let work = PathBuf::from(opt("--dir").unwrap_or_else(|| "target/build-bench".into()));
-    let rechunk =
-        PathBuf::from(opt("--rechunk").unwrap_or_else(|| "target/release/rechunk".into()));
-    let gib: f64 = opt("--size-gib").map_or(Ok(1.0), |s| s.parse())?;
-    let runs: usize = opt("--runs").map_or(Ok(2), |s| s.parse())?;
-    let only_zstd = args.iter().any(|a| a == "--only-zstd");
-    if !rechunk.is_file() {
-        bail!(
-            "{} not found: run `cargo build --release` first",
-            rechunk.display()
-        );
-    }
+    let rechunk = args.rechunk()?;
+    let gib: f64 = args.parsed("--size-gib", 1.0)?;
+    let runs: usize = args.parsed("--runs", 2)?;
+    let only_zstd = args.flag("--only-zstd");
     let spec = TreeSpec {
         packages: 300,
         total_bytes: (gib * (1u64 << 30) as f64) as u64,

@@ -21,28 +21,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use rechunk_bench::harness::{du, generate, time_command, timed, Measure, TreeSpec};
+use rechunk_bench::harness::{du, generate, time_command, timed, Args, Measure, TreeSpec};
 
 const EPOCH: &str = "1700000000";
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
+    let args = Args::from_env();
+    let opt = |name: &str| args.opt(name);
     let work = PathBuf::from(opt("--dir").unwrap_or_else(|| "target/from-bench".into()));
-    let rechunk =
-        std::path::absolute(opt("--rechunk").unwrap_or_else(|| "target/release/rechunk".into()))?;
-    let gib: f64 = opt("--size-gib").map_or(Ok(2.2), |s| s.parse())?;
-    let runs: usize = opt("--runs").map_or(Ok(1), |s| s.parse())?;
-    if !rechunk.is_file() {
-        bail!(
-            "{} not found: run `cargo build --release` first",
-            rechunk.display()
-        );
-    }
+    let rechunk = args.rechunk()?;
+    let gib: f64 = args.parsed("--size-gib", 2.2)?;
+    let runs: usize = args.parsed("--runs", 1)?;
     let spec = TreeSpec {
         packages: 300,
         total_bytes: (gib * (1u64 << 30) as f64) as u64,

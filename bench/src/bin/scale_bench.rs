@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use rechunk_bench::harness::{du, shell, time_command, timed, Measure};
+use rechunk_bench::harness::{du, shell, time_command, timed, Args, Measure};
 use rechunk_datasets::synth::content::{generate, Texture};
 
 /// The history version the desktop tree is made from (FCOS stable's last).
@@ -35,16 +35,11 @@ const DESKTOP_VERSION: &str = "40.20241006.3.0";
 const SMALL_FILES: usize = 50_000;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
+    let args = Args::from_env();
+    let opt = |name: &str| args.opt(name);
     let dir = PathBuf::from(opt("--dir").unwrap_or_else(|| "target/scale-bench".into()));
-    let rechunk =
-        PathBuf::from(opt("--rechunk").unwrap_or_else(|| "target/release/rechunk".into()));
-    let runs: usize = opt("--runs").map_or(Ok(1), |s| s.parse())?;
+    let rechunk = args.rechunk()?;
+    let runs: usize = args.parsed("--runs", 1)?;
     let trees: Vec<String> = opt("--trees")
         .unwrap_or_else(|| "small,desktop".into())
         .split(',')
@@ -62,13 +57,6 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(str::to_owned)
         .collect();
-    if !rechunk.is_file() {
-        bail!(
-            "{} not found: run `cargo build --release` first",
-            rechunk.display()
-        );
-    }
-    let rechunk = fs::canonicalize(&rechunk)?;
     fs::create_dir_all(&dir)?;
     let mut md = String::from("### Building at scale\n\n");
     for name in &trees {
