@@ -28,6 +28,9 @@ pub struct Context {
     pub compression: String,
     /// Builds that planned exactly what the simulator planned for the same version, and all.
     pub same_plans: (usize, usize),
+    /// The clients measured (a client whose schedule has no update among the versions has no
+    /// rows: the report says so).
+    pub clients: Vec<Client>,
 }
 
 /// The markdown report.
@@ -52,13 +55,18 @@ pub fn markdown(
          plus their tar framing ({} bytes per file, {} per directory, as the scan counts \
          them); built = `rechunk diff` on the built images: the layers a client does not \
          hold, as tar bytes (uncompressed), as the file bytes in them (content alone) and as \
-         blob bytes (compressed, {}). Ratio = blob / tar bytes of the downloads, per \
-         strategy: the measured ratio the lockfile replays apply in place of the old fixed × \
-         0.516 (the gzip ratio of a real FCOS image), written with the image ratio (for \
-         fresh installs) to `compression-ratios.csv`; image ratio = the same over all layers \
-         of its images; × 0.516 Δ = how far the fixed estimate is from the built compressed \
-         download. MiB = 2^20 bytes; Δ = (simulated − built) / built; worst = the largest \
-         |simulated − built| of one update / the mean built download.\n",
+         blob bytes (compressed, {}). One table per client and layer budget: `every` \
+         fetches each version holding the one before; `weekly` and `monthly` check every 7 \
+         and 30 days from the first version's date and fetch the newest version published by \
+         then, so a fetch may skip versions: the image held is diffed against the image \
+         fetched, both built by the same strategy. Ratio = blob / tar bytes of the downloads, \
+         per strategy and client: the measured ratio the lockfile replays apply to that \
+         client in place of the old fixed × 0.516 (the gzip ratio of a real FCOS image), \
+         written with the image ratio (for fresh installs) to `compression-ratios.csv`; image \
+         ratio = the same over all layers of its images; × 0.516 Δ = how far the fixed \
+         estimate is from the built compressed download. MiB = 2^20 bytes; Δ = (simulated − \
+         built) / built; worst = the largest |simulated − built| of one update / the mean \
+         built download.\n",
         ctx.history,
         ctx.versions.len(),
         ctx.scale,
@@ -73,7 +81,10 @@ pub fn markdown(
          version.\n",
         ctx.same_plans.0, ctx.same_plans.1
     );
+    fetches(&mut out, ctx, built);
+    // Rows come contender by contender, each with every client: one table per client.
     let mut clients: Vec<Client> = rows.iter().map(|r| r.client).collect();
+    clients.sort();
     clients.dedup();
     let mut budgets: Vec<usize> = rows
         .iter()
@@ -93,6 +104,43 @@ pub fn markdown(
         }
     }
     out
+}
+
+/// Which fetches each client's rows are made of (every contender's built images go through
+/// the same ones), and the clients with none.
+fn fetches(out: &mut String, ctx: &Context, built: &[BuiltRun]) {
+    let Some(b) = built.first() else {
+        return;
+    };
+    let mut listed = Vec::new();
+    let mut without = Vec::new();
+    for &client in &ctx.clients {
+        let steps: Vec<String> = b
+            .updates
+            .iter()
+            .filter(|u| u.client == client)
+            .map(|u| format!("{} → {}", u.from.as_deref().unwrap_or("nothing"), u.to))
+            .collect();
+        match steps.is_empty() {
+            true => without.push(format!("`{}`", client.name())),
+            false => listed.push(format!("`{}` {}", client.name(), steps.join(", "))),
+        }
+    }
+    if !listed.is_empty() {
+        let _ = writeln!(
+            out,
+            "Fetches measured (held → fetched): {}.\n",
+            listed.join("; ")
+        );
+    }
+    if !without.is_empty() {
+        let _ = writeln!(
+            out,
+            "Nothing measured for {} (no update among these versions): for such a client the \
+             lockfile replays move `every`'s ratio toward the whole images' (marked `†`).\n",
+            without.join(", ")
+        );
+    }
 }
 
 fn table(out: &mut String, rows: &[AgreementRow], client: Client, budget: usize) {

@@ -157,19 +157,31 @@ pub fn compression_note(model: &CompressionModel) -> String {
         ),
         CompressionModel::Measured(t) => {
             let budgets: Vec<String> = t.budgets().iter().map(usize::to_string).collect();
+            // The updating clients the file measured on their own downloads.
+            let measured: Vec<String> = [Client::Every, Client::Weekly, Client::Monthly]
+                .into_iter()
+                .filter(|&c| t.rows().iter().any(|r| r.client == c))
+                .map(|c| format!("`{}`", c.name()))
+                .collect();
             format!(
                 "compressed = download × `ratio`, the strategy's {c} compression ratio measured \
                  on built images (blob / tar bytes of what a client downloaded; `rechunk compare \
-                 --build` on synthesized versions, {origin}): client `every`'s for `every`, the \
-                 whole images' for `fresh`; for `weekly` and `monthly` (not measured) `every`'s \
-                 moved toward the whole images' in proportion to how much more of the image the \
-                 client fetches than `every` (marked `†`); at the row's layer budget when \
-                 measured ({budgets} layers), else linear in ln(layers) between the two nearest \
-                 measured budgets (marked `~`) or, outside them, the nearest one's (`≈`); `*` = \
-                 no ratio measured for the strategy: the fixed × {fixed:.3} (gzip of one real \
-                 FCOS image).",
+                 --build` on synthesized versions, {origin}): the client's own, measured on its \
+                 downloads from the built versions ({measured}), the whole images' for \
+                 `fresh`; for a client without a measured ratio in the file (one written before \
+                 `weekly` and `monthly` were measured) `every`'s moved toward the whole images' \
+                 in proportion to how much more of the image the client fetches than `every` \
+                 (marked `†`); at the row's \
+                 layer budget when measured ({budgets} layers), else linear in ln(layers) \
+                 between the two nearest measured budgets (marked `~`) or, outside them, the \
+                 nearest one's (`≈`); `*` = no ratio measured for the strategy: the fixed × \
+                 {fixed:.3} (gzip of one real FCOS image).",
                 c = t.compression(),
                 origin = t.origin,
+                measured = match measured.is_empty() {
+                    true => "none".to_owned(),
+                    false => measured.join(", "),
+                },
                 budgets = budgets.join(", "),
             )
         }

@@ -156,3 +156,32 @@ fn the_shipped_file_measures_every_registered_strategy_with_zstd_3() {
         assert!(fresh <= every, "{name}: {fresh} > {every}");
     }
 }
+
+#[test]
+fn a_file_without_weekly_and_monthly_rows_still_loads_and_those_clients_fall_back() {
+    let old = "# written before weekly and monthly were measured\n\
+               strategy,max_layers,client,compression,ratio,updates,source\n\
+               cluster,64,every,zstd:3,0.678,4,s: downloads\n\
+               cluster,64,fresh,zstd:3,0.518,5,s: whole images\n";
+    let shares = Some(rechunk_sim::Shares {
+        client: 0.7,
+        every: 0.4,
+    });
+    let model = CompressionModel::Measured(ratios::read(old, "old").unwrap());
+    let weekly = model.ratio("cluster", "cluster", 64, Client::Weekly, shares);
+    assert_eq!(weekly.share_scaled, Some(0.7));
+    assert!((weekly.ratio - (0.678 + 0.5 * (0.518 - 0.678))).abs() < 1e-12);
+    // With the rows a newer `compare --build` writes, each client's own, as measured.
+    let new = format!(
+        "{old}cluster,64,weekly,zstd:3,0.66,4,s: downloads\n\
+         cluster,64,monthly,zstd:3,0.61,2,s: downloads\n"
+    );
+    let model = CompressionModel::Measured(ratios::read(&new, "new").unwrap());
+    for (client, want) in [(Client::Weekly, 0.66), (Client::Monthly, 0.61)] {
+        let r = model.ratio("cluster", "cluster", 64, client, shares);
+        assert_eq!(
+            (r.ratio, r.basis, r.share_scaled),
+            (want, RatioBasis::Measured, None)
+        );
+    }
+}

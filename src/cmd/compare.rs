@@ -80,8 +80,9 @@ pub struct Args {
     /// with every strategy as `rechunk build` does (each build given the strategy's previous
     /// image as --previous), and report the built images' downloads next to the simulator's
     /// (agreement.md, agreement-updates.csv), with the measured compression ratios as
-    /// compression-ratios.csv, the file --ratios reads. Needs root and rpm. Default clients: every;
-    /// no budget sweep unless --sweep max-layers=... is given.
+    /// compression-ratios.csv, the file --ratios reads. Needs root and rpm. Default clients:
+    /// every, weekly, monthly (their schedules over the built versions; fresh is measured as
+    /// the whole images); no budget sweep unless --sweep max-layers=... is given.
     #[arg(long)]
     pub build: bool,
     /// The last N versions up to --to-version are reported (with --build: built; default 5).
@@ -117,6 +118,10 @@ pub struct Args {
     #[arg(long, short = 'j', requires = "build")]
     pub jobs: Option<usize>,
 }
+
+/// Clients `compare --build` measures when --client is not given: every one that updates (a
+/// fresh install's ratio is the whole images', measured whatever the clients).
+const BUILD_CLIENTS: [Client; 3] = [Client::Every, Client::Weekly, Client::Monthly];
 
 /// Versions `compare --build` builds when neither --last nor --from-version is given.
 const DEFAULT_BUILD_VERSIONS: usize = 5;
@@ -224,7 +229,7 @@ pub fn run(args: Args) -> Result<()> {
 fn run_build(args: &Args, history: &History) -> Result<()> {
     let (first, last) = build_window(history, args)?;
     let clients = match args.client.is_empty() {
-        true => vec![Client::Every],
+        true => BUILD_CLIENTS.to_vec(),
         false => clients(&args.client)?,
     };
     let names = strategy_names(&args.strategies);
@@ -271,6 +276,7 @@ fn run_build(args: &Args, history: &History) -> Result<()> {
         scale: scale_name(args.scale),
         compression: args.compression.to_string(),
         same_plans: measured.same_plans,
+        clients: clients.clone(),
     };
     let report =
         rechunk_reports::agreement::markdown(&ctx, &measured.rows, &measured.built, &measured.sim);

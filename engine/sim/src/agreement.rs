@@ -12,6 +12,13 @@
 //! replaces the fixed FCOS image ratio ([`crate::COMPRESSION_RATIO`]), which the report also
 //! shows applied, to say how far off it is. [`measured_ratios`] turns them into the rows of the
 //! ratio file the lockfile replays use ([`crate::compression`]).
+//!
+//! Every client is measured on the same built images: `every` between consecutive versions,
+//! `weekly` and `monthly` between the versions their schedules ([`Client::schedule`] over the
+//! built versions) hold and fetch, which need not be consecutive: a skipped version's image is
+//! never fetched, the held image is diffed against the fetched one of the same contender. A
+//! client with no update among the built versions (one version built) gets no row, and one
+//! that downloaded nothing no ratio ([`measured_ratios`]).
 
 use rechunk_model::UpdateCost;
 use serde::Serialize;
@@ -116,7 +123,8 @@ pub enum AgreementError {
     },
 }
 
-/// One row per built contender × client, then the file-level bound per client.
+/// One row per built contender × client that updates among the built versions, then the
+/// file-level bound per such client.
 pub fn agreement_rows(
     sim: &Simulation,
     built: &[BuiltRun],
@@ -134,7 +142,9 @@ pub fn agreement_rows(
                 max_layers: b.max_layers,
             })?;
         for &client in clients {
-            rows.push(row(run, b, client)?);
+            if b.updates.iter().any(|u| u.client == client) {
+                rows.push(row(run, b, client)?);
+            }
         }
     }
     for &client in clients {
@@ -227,10 +237,13 @@ fn row(run: &Run, b: &BuiltRun, client: Client) -> Result<AgreementRow, Agreemen
 }
 
 /// The measured ratios of a `compare --build` run, as the ratio file holds them: per built
-/// contender (not the file-level bound) and measured client, blob / tar bytes of the downloads
-/// (`download_ratio`); and, unless `fresh` was measured, a `fresh` row from the whole images
-/// (what a fresh install fetches: [`BuiltRun::compression_ratio`]). `compression` names the
-/// layers' compression; `source` says what was built (history, versions, scale).
+/// contender (not the file-level bound) and measured client (`every`, `weekly`, `monthly`:
+/// whichever updated and downloaded anything among the built versions), blob / tar bytes of
+/// its downloads (`download_ratio`, over the fetches its schedule names); and, unless `fresh`
+/// was measured, a `fresh` row from the whole images (what a fresh install fetches:
+/// [`BuiltRun::compression_ratio`]). A client without a row here gets its ratio from
+/// [`crate::compression`]'s fallback. `compression` names the layers' compression; `source`
+/// says what was built (history, versions, scale).
 pub fn measured_ratios(
     rows: &[AgreementRow],
     built: &[BuiltRun],
@@ -238,7 +251,10 @@ pub fn measured_ratios(
     source: &str,
 ) -> Vec<MeasuredRatio> {
     let mut out = Vec::new();
-    for r in rows.iter().filter(|r| r.label != FILE_LEVEL) {
+    // Nothing downloaded measures nothing (its ratio would read 1).
+    let measured =
+        |r: &&AgreementRow| r.label != FILE_LEVEL && r.updates > 0 && r.built_bytes > 0.0;
+    for r in rows.iter().filter(measured) {
         out.push(MeasuredRatio {
             strategy: r.label.clone(),
             max_layers: r.max_layers,
@@ -380,5 +396,80 @@ mod tests {
         let mut other = built;
         other.max_layers = 9;
         assert!(agreement_rows(&sim, &[other], &[], &[Client::Every]).is_err());
+    }
+
+    #[test]
+    fn a_monthly_fetch_that_skips_a_version_is_measured_and_a_client_without_fetches_is_not() {
+        let at = |client, from: &str, to: &str, bytes| Update {
+            client,
+            from: Some(from.into()),
+            ..sim_update(to, bytes)
+        };
+        let built_at = |client, from: &str, to: &str, tar, blob| BuiltUpdate {
+            client,
+            from: Some(from.into()),
+            ..built_update(to, tar, blob)
+        };
+        let sim = Simulation {
+            history: "h".into(),
+            versions: vec!["v0".into(), "v1".into(), "v2".into()],
+            runs: vec![Run {
+                label: "x".into(),
+                strategy: "x".into(),
+                params: Params::new(),
+                max_layers: 8,
+                oracle: false,
+                peer: true,
+                updates: vec![
+                    at(Client::Every, "v0", "v1", 100),
+                    at(Client::Every, "v1", "v2", 300),
+                    at(Client::Monthly, "v0", "v2", 350),
+                ],
+                ratios: vec![],
+            }],
+            compression: Default::default(),
+        };
+        // v0 → v2 is its own diff of the two images, not the sum of the consecutive ones.
+        let built = BuiltRun {
+            label: "x".into(),
+            max_layers: 8,
+            updates: vec![
+                built_at(Client::Every, "v0", "v1", 110, 50),
+                built_at(Client::Every, "v1", "v2", 290, 150),
+                built_at(Client::Monthly, "v0", "v2", 340, 204),
+            ],
+            compressed_bytes: 500,
+            uncompressed_bytes: 1000,
+            versions: 3,
+        };
+        let clients = [Client::Every, Client::Weekly, Client::Monthly];
+        let rows = agreement_rows(&sim, std::slice::from_ref(&built), &[], &clients).unwrap();
+        // No weekly fetch among the versions: no weekly row.
+        let of: Vec<Client> = rows.iter().map(|r| r.client).collect();
+        assert_eq!(of, [Client::Every, Client::Monthly]);
+        let monthly = &rows[1];
+        assert_eq!(monthly.updates, 1);
+        assert_eq!(monthly.simulated_bytes, Some(350.0));
+        assert_eq!(monthly.built_bytes, 340.0);
+        assert_eq!(monthly.download_ratio, 0.6);
+        let ratios = measured_ratios(&rows, std::slice::from_ref(&built), "zstd:3", "h");
+        let by: Vec<(Client, f64, usize)> = ratios
+            .iter()
+            .map(|r| (r.client, r.ratio, r.updates))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                (Client::Every, 0.5, 2),
+                (Client::Monthly, 0.6, 1),
+                (Client::Fresh, 0.5, 3)
+            ]
+        );
+        // A client that downloaded nothing has nothing measured (its ratio would read 1).
+        let mut idle = rows.clone();
+        idle[1].built_bytes = 0.0;
+        idle[1].download_ratio = 1.0;
+        let ratios = measured_ratios(&idle, std::slice::from_ref(&built), "zstd:3", "h");
+        assert!(ratios.iter().all(|r| r.client != Client::Monthly));
     }
 }

@@ -15,12 +15,15 @@
 //!   overrides), else the strategy's rows at default parameters; a strategy with no row at all
 //!   gets the fixed [`COMPRESSION_RATIO`], marked [`RatioBasis::Fallback`];
 //! - **client**: the client's own rows (label's, then the strategy's): the built chains measure
-//!   `every` updates, and `fresh` installs as the whole images' ratio. A client without rows
-//!   (`weekly`, `monthly`) fetches more of the image per update than `every`, and the more of
-//!   the image a download holds, the closer its ratio is to the whole image's (on the built
-//!   chains the ratio falls with the share of the image downloaded, across strategies and
-//!   budgets alike); so its ratio is `every`'s moved toward `fresh`'s in proportion to how much
-//!   more of the image it fetches in the replay ([`Shares`]):
+//!   `every`, `weekly` and `monthly` on their downloads (each client's schedule over the built
+//!   versions: [`crate::agreement`]), and `fresh` installs as the whole images' ratio. A client
+//!   without rows (a ratio file written before `weekly` and `monthly` were measured; a client
+//!   that downloaded nothing among the built versions) falls back on `every`'s, moved toward the
+//!   whole image's: such a client fetches more of the image per update than `every`, and the
+//!   more of the image a download holds, the closer its ratio is to the whole image's (on the
+//!   built chains the ratio falls with the share of the image downloaded, across strategies
+//!   and budgets alike); so its ratio is `every`'s moved toward `fresh`'s in proportion to how
+//!   much more of the image it fetches in the replay ([`Shares`], marked `†` in the reports):
 //!   r = r_every + (r_fresh − r_every) × clamp((s − s_every) / (1 − s_every), 0, 1), s = the
 //!   client's Σ download / Σ image bytes. Linear in the share, where the measured ratios fall
 //!   faster than linearly at first: it overstates those clients' ratio, if anything. Without
@@ -198,8 +201,9 @@ pub struct AppliedRatio {
     pub ratio: f64,
     /// Where the layer-budget ratio comes from.
     pub basis: RatioBasis,
-    /// For a client without measured rows: the share of the image it fetched, by which
-    /// `every`'s ratio was moved toward the whole image's (module doc); `None` otherwise.
+    /// For a client without measured rows (the fallback): the share of the image it fetched,
+    /// by which `every`'s ratio was moved toward the whole image's (module doc); `None` for a
+    /// client's own measured ratio.
     pub share_scaled: Option<f64>,
     /// The compression it was measured with (`None` for the fixed estimate, which is gzip of
     /// one real FCOS image).
@@ -226,7 +230,8 @@ impl AppliedRatio {
 
 impl CompressionModel {
     /// The ratio for a run (`label`, its `strategy` name, its layer budget) and `client`, whose
-    /// [`Shares`] in the replay are `shares` (needed only for clients without rows).
+    /// [`Shares`] in the replay are `shares` (used only for a client without rows: a client's
+    /// own measured rows win).
     pub fn ratio(
         &self,
         label: &str,
@@ -376,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn clients_without_rows_use_every_and_fresh_uses_its_own() {
+    fn clients_without_rows_fall_back_on_every_and_fresh_uses_its_own() {
         let m = model();
         let fresh = m.ratio("cluster", "cluster", 64, Client::Fresh, None);
         assert_eq!((fresh.ratio, fresh.basis), (0.517, RatioBasis::Measured));
@@ -403,6 +408,56 @@ mod tests {
         // A client with its own rows ignores the shares.
         let fresh = m.ratio("cluster", "cluster", 64, Client::Fresh, shares(1.0, 0.4));
         assert_eq!((fresh.ratio, fresh.share_scaled), (0.517, None));
+    }
+
+    #[test]
+    fn measured_weekly_and_monthly_rows_are_used_and_the_share_rule_is_only_the_fallback() {
+        // A ratio file from `compare --build` with weekly and monthly measured: for cluster
+        // both, for rpm-ostree only weekly (an older file, say).
+        let table = RatioTable::new(
+            vec![
+                row("cluster", 64, Client::Every, 0.672),
+                row("cluster", 64, Client::Weekly, 0.66),
+                row("cluster", 64, Client::Monthly, 0.61),
+                row("cluster", 64, Client::Fresh, 0.517),
+                row("rpm-ostree", 64, Client::Every, 0.616),
+                row("rpm-ostree", 64, Client::Weekly, 0.6),
+                row("rpm-ostree", 64, Client::Fresh, 0.52),
+            ],
+            "test",
+        )
+        .unwrap();
+        let m = CompressionModel::Measured(table);
+        let shares = Some(Shares {
+            client: 0.7,
+            every: 0.4,
+        });
+        for (client, want) in [(Client::Weekly, 0.66), (Client::Monthly, 0.61)] {
+            let r = m.ratio("cluster", "cluster", 64, client, shares);
+            // The measured row as it is, whatever the shares: no `†`.
+            assert_eq!(
+                (r.ratio, r.basis, r.share_scaled),
+                (want, RatioBasis::Measured, None)
+            );
+        }
+        // Between budgets the client's own rows are interpolated like every's.
+        let nearest = m.ratio("cluster", "cluster", 127, Client::Monthly, shares);
+        assert_eq!((nearest.ratio, nearest.basis), (0.61, RatioBasis::Nearest));
+        let weekly = m.ratio("rpm-ostree", "rpm-ostree", 64, Client::Weekly, shares);
+        assert_eq!((weekly.ratio, weekly.share_scaled), (0.6, None));
+        // No monthly row for rpm-ostree: the fallback, every's moved halfway to the image's.
+        let monthly = m.ratio("rpm-ostree", "rpm-ostree", 64, Client::Monthly, shares);
+        assert!((monthly.ratio - (0.616 + 0.5 * (0.52 - 0.616))).abs() < 1e-12);
+        assert_eq!(monthly.share_scaled, Some(0.7));
+        // A swept setting without rows of its own takes the strategy's measured client rows.
+        let swept = m.ratio(
+            "cluster half_life_builds=8",
+            "cluster",
+            64,
+            Client::Monthly,
+            shares,
+        );
+        assert_eq!((swept.ratio, swept.share_scaled), (0.61, None));
     }
 
     #[test]
