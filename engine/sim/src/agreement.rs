@@ -306,6 +306,25 @@ mod tests {
         }
     }
 
+    /// One peer strategy `x` at 8 layers over versions v0..v2, simulated as `updates`.
+    fn simulation(updates: Vec<Update>) -> Simulation {
+        Simulation {
+            history: "h".into(),
+            versions: vec!["v0".into(), "v1".into(), "v2".into()],
+            runs: vec![Run {
+                label: "x".into(),
+                strategy: "x".into(),
+                params: Params::new(),
+                max_layers: 8,
+                oracle: false,
+                peer: true,
+                updates,
+                ratios: vec![],
+            }],
+            compression: Default::default(),
+        }
+    }
+
     fn sim_update(to: &str, bytes: u64) -> Update {
         Update {
             client: Client::Every,
@@ -333,21 +352,7 @@ mod tests {
 
     #[test]
     fn rows_pair_each_built_update_with_the_simulated_one() {
-        let sim = Simulation {
-            history: "h".into(),
-            versions: vec!["v0".into(), "v1".into(), "v2".into()],
-            runs: vec![Run {
-                label: "x".into(),
-                strategy: "x".into(),
-                params: Params::new(),
-                max_layers: 8,
-                oracle: false,
-                peer: true,
-                updates: vec![sim_update("v1", 100), sim_update("v2", 300)],
-                ratios: vec![],
-            }],
-            compression: Default::default(),
-        };
+        let sim = simulation(vec![sim_update("v1", 100), sim_update("v2", 300)]);
         let built = BuiltRun {
             label: "x".into(),
             max_layers: 8,
@@ -410,25 +415,11 @@ mod tests {
             from: Some(from.into()),
             ..built_update(to, tar, blob)
         };
-        let sim = Simulation {
-            history: "h".into(),
-            versions: vec!["v0".into(), "v1".into(), "v2".into()],
-            runs: vec![Run {
-                label: "x".into(),
-                strategy: "x".into(),
-                params: Params::new(),
-                max_layers: 8,
-                oracle: false,
-                peer: true,
-                updates: vec![
-                    at(Client::Every, "v0", "v1", 100),
-                    at(Client::Every, "v1", "v2", 300),
-                    at(Client::Monthly, "v0", "v2", 350),
-                ],
-                ratios: vec![],
-            }],
-            compression: Default::default(),
-        };
+        let sim = simulation(vec![
+            at(Client::Every, "v0", "v1", 100),
+            at(Client::Every, "v1", "v2", 300),
+            at(Client::Monthly, "v0", "v2", 350),
+        ]);
         // v0 → v2 is its own diff of the two images, not the sum of the consecutive ones.
         let built = BuiltRun {
             label: "x".into(),
