@@ -78,7 +78,7 @@ fn merge_delta(a: &Group, b: &Group, model: &Model) -> f64 {
         1.0
     } else {
         let rate = model.rate_or(&a.bits, &b.bits);
-        1.0 - (1.0 - rate) * (a.ln_keep + b.ln_keep).exp()
+        1.0 - (1.0 - rate) * model.keep(a.ln_keep + b.ln_keep)
     };
     size * prob - a.cost() - b.cost()
 }
@@ -430,7 +430,7 @@ impl Bin {
             }
         });
         let ln_keep = self.ln_keep - u.ln_keep;
-        size as f64 * (1.0 - (1.0 - rate.max(0.0)) * ln_keep.exp())
+        size as f64 * (1.0 - (1.0 - rate.max(0.0)) * model.keep(ln_keep))
     }
 
     /// Cost of this bin with `u` added.
@@ -440,7 +440,7 @@ impl Bin {
             return size;
         }
         let rate = model.rate_or(&self.bits, &u.bits);
-        size * (1.0 - (1.0 - rate) * (self.ln_keep + u.ln_keep).exp())
+        size * (1.0 - (1.0 - rate) * model.keep(self.ln_keep + u.ln_keep))
     }
 }
 
@@ -566,6 +566,7 @@ mod tests {
             half_life_builds: f64::INFINITY,
             prior_builds: 1.0,
             window_builds: 64,
+            prior_dispersion: 0.0,
         };
         let (model, start) = Model::new(&input, &params);
         let refs: Vec<&Component> = comps.iter().collect();

@@ -20,6 +20,9 @@ pub struct ModelParams {
     pub half_life_builds: f64,
     pub prior_builds: f64,
     pub window_builds: usize,
+    /// 1/shape of the gamma-distributed intensity shared by the priors of one update (0: the
+    /// priors are independent).
+    pub prior_dispersion: f64,
 }
 
 /// Decay weights over the window and the lookup tables that sum them over a bitset.
@@ -38,6 +41,8 @@ pub struct Model {
     /// Share of changelog activity that reaches this image ([`super::calibrate`]): scales
     /// every changelog-based prior.
     pub changelog_share: f64,
+    /// See [`ModelParams::prior_dispersion`].
+    dispersion: f64,
 }
 
 /// Units a plan places: the components of one source package (they change together), or one
@@ -48,7 +53,9 @@ pub struct Unit<'a> {
     pub size: u64,
     /// Window builds at which any member changed.
     pub bits: Vec<u64>,
-    /// ln(1 − ε): the independent part of the change probability (prior for unobserved builds).
+    /// ln(1 − ε), the prior part of the change probability (for unobserved builds), as a
+    /// summable term: minus the unit's hazard, which with `prior_dispersion` d > 0 is
+    /// ((1 − ε)^(−d) − 1) / d (see [`Model::keep`]).
     pub ln_keep: f64,
     /// Changes on every build whatever happens (rpmdb, initramfs).
     pub certain: bool,
@@ -94,6 +101,7 @@ impl Model {
             observed,
             weight_after,
             changelog_share: super::calibrate::changelog_share(input, |c| changelog_rate(c, input)),
+            dispersion: p.prior_dispersion.max(0.0),
         };
         (model, start)
     }
@@ -144,7 +152,29 @@ impl Model {
         if certain {
             1.0
         } else {
-            1.0 - (1.0 - self.rate(bits)) * ln_keep.exp()
+            1.0 - (1.0 - self.rate(bits)) * self.keep(ln_keep)
+        }
+    }
+
+    /// P(no prior-driven change) of units whose [`Unit::ln_keep`] sum to `ln_keep`: with
+    /// dispersion d, the units' hazards H = −ln_keep are scaled by an intensity Z shared by
+    /// the update, Gamma(1/d, d) (mean 1), so E[e^(−Z·H)] = (1 + d·H)^(−1/d); e^(−H) at d = 0.
+    pub fn keep(&self, ln_keep: f64) -> f64 {
+        if self.dispersion <= 0.0 {
+            ln_keep.exp()
+        } else {
+            (1.0 - self.dispersion * ln_keep).powf(-1.0 / self.dispersion)
+        }
+    }
+
+    /// The `ln_keep` of one unit whose own chance of a prior-driven change is `epsilon` (the
+    /// inverse of [`Model::keep`], so a unit alone keeps its prior).
+    fn ln_keep_of(&self, epsilon: f64) -> f64 {
+        let keep = 1.0 - epsilon;
+        if self.dispersion <= 0.0 {
+            keep.ln()
+        } else {
+            -(keep.powf(-self.dispersion) - 1.0) / self.dispersion
         }
     }
 }
@@ -228,7 +258,7 @@ fn unit<'a>(
         members: members.iter().map(|c| c.name.as_str()).collect(),
         size: members.iter().map(|c| c.size).sum(),
         bits,
-        ln_keep: (1.0 - epsilon).ln(),
+        ln_keep: model.ln_keep_of(epsilon),
         certain,
     }
 }
@@ -354,6 +384,7 @@ mod tests {
             half_life_builds: f64::INFINITY,
             prior_builds: 0.0,
             window_builds: 100,
+            prior_dispersion: 0.0,
         };
         let (model, start) = Model::new(&input, &params);
         let refs: Vec<&Component> = comps.iter().collect();
@@ -362,5 +393,50 @@ mod tests {
         let pb = model.prob(&units[1].bits, units[1].ln_keep, false);
         assert!((pa - 0.5).abs() < 1e-12, "{pa}");
         assert!(pb.abs() < 1e-12, "{pb}");
+    }
+
+    #[test]
+    fn dispersion_keeps_each_prior_and_lowers_the_chance_that_many_change_together() {
+        // No history: 100 packages, each with a prior of 0.05 per build.
+        let h = ChangeHistory::default();
+        let comps: Vec<Component> = (0..100)
+            .map(|i| Component::new(format!("p{i}"), ComponentKind::Package, "1", 100))
+            .collect();
+        let input = PlanInput {
+            components: &comps,
+            now: DAY,
+            history: &h,
+            previous: None,
+            max_layers: 2,
+        };
+        let layer_prob = |dispersion: f64| {
+            let params = ModelParams {
+                half_life_builds: 26.0,
+                prior_builds: 2.0,
+                window_builds: 128,
+                prior_dispersion: dispersion,
+            };
+            let (model, start) = Model::new(&input, &params);
+            let refs: Vec<&Component> = comps.iter().collect();
+            let units = units(&refs, &input, &model, start);
+            let one = model.prob(&units[0].bits, units[0].ln_keep, false);
+            let ln_keep: f64 = units.iter().map(|u| u.ln_keep).sum();
+            (one, model.prob(&units[0].bits, ln_keep, false))
+        };
+        let (one_indep, all_indep) = layer_prob(0.0);
+        let (one_disp, all_disp) = layer_prob(1.0);
+        // Alone, a unit keeps its prior whatever the dispersion (no history: the fallback 0.1).
+        assert!((one_indep - 0.1).abs() < 1e-12, "{one_indep}");
+        assert!((one_disp - 0.1).abs() < 1e-12, "{one_disp}");
+        // Together: independent, 1 − 0.9^100; with an update intensity shared by all (Gamma,
+        // mean 1, variance 1), 1 − 1/(1 + 100 × (1/0.9 − 1)) = 1 − 1/12.1.
+        assert!(
+            (all_indep - (1.0 - 0.9f64.powi(100))).abs() < 1e-9,
+            "{all_indep}"
+        );
+        assert!(
+            (all_disp - (1.0 - 1.0 / (1.0 + 100.0 / 9.0))).abs() < 1e-9,
+            "{all_disp}"
+        );
     }
 }
