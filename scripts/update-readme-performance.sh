@@ -17,6 +17,7 @@ results=(
   "load_packages:cargo bench -p rechunk-bench --bench load_packages"
   "strategies:cargo bench -p rechunk-bench --bench strategies"
   "scale:cargo run --release -p rechunk-bench --bin scale-bench -- --runs 1"
+  "scale-zstd:cargo run --release -p rechunk-bench --bin scale-bench -- --runs 3 --trees small,desktop --modes zstd:3 --result scale-zstd"
   "agreement:scripts/agreement.sh"
 )
 grep -q '<!-- performance:begin -->' README.md || { echo "README.md has no performance markers" >&2; exit 1; }

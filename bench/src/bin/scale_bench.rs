@@ -18,7 +18,8 @@
 //! directory), removed after each run. The fastest run of each is kept. Reports the time and
 //! CPU time ratios to the baseline of the same mode (targets: ≤ 1.2 × the zstd pipeline, ≤ 1.0
 //! × the pigz pipeline) and rechunk's peak RSS (target ≤ 512 MiB), to
-//! `bench/results/scale.md`.
+//! `bench/results/scale.md` (`--result NAME`: `NAME.md`, e.g. for a run of one mode only).
+//! `--modes zstd:3,gzip:6`, `--strategies a,b` and `--trees small,desktop` narrow a run.
 
 use std::fs;
 use std::io::Write;
@@ -57,6 +58,10 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(str::to_owned)
         .collect();
+    let result = opt("--result").unwrap_or_else(|| "scale".into());
+    if result.is_empty() || result.contains(['/', '.']) {
+        bail!("--result {result:?}: a name for bench/results/NAME.md, without `/` or `.`");
+    }
     fs::create_dir_all(&dir)?;
     let mut md = String::from("### Building at scale\n\n");
     for name in &trees {
@@ -83,11 +88,17 @@ fn main() -> anyhow::Result<()> {
     );
     md.push_str(&format!("`uptime` after the run: `{uptime}`\n"));
     print!("{md}");
-    let command = format!(
+    // The command as run, so the result file says how to reproduce it.
+    let mut command = format!(
         "cargo run --release -p rechunk-bench --bin scale-bench -- --runs {runs} --trees {}",
         trees.join(",")
     );
-    let path = rechunk_bench::write_result("scale", &command, &md)?;
+    for name in ["--modes", "--strategies", "--result"] {
+        if let Some(value) = opt(name) {
+            command.push_str(&format!(" {name} {value}"));
+        }
+    }
+    let path = rechunk_bench::write_result(&result, &command, &md)?;
     println!("written to {}", path.display());
     Ok(())
 }
