@@ -78,7 +78,11 @@ impl DirSource {
     }
 
     fn open_nofollow(&self, rel: &Path) -> Result<OwnedFd, Errno> {
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+        // O_NONBLOCK: a FIFO swapped in for a scanned file opens at once (and is refused by
+        // the type check after it) instead of blocking the build until some writer appears;
+        // reads of regular files ignore the flag.
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
         if self.openat2.load(Ordering::Relaxed) {
             let resolve =
                 ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
@@ -163,6 +167,14 @@ mod tests {
         assert!(dir.open_regular(Path::new("../x"), 0).is_err());
         let err = dir.open_regular(Path::new("d/f"), 4).unwrap_err();
         assert!(err.to_string().contains("changed size"), "{err}");
+
+        // A FIFO where the scan saw a file: refused at once, not waited on.
+        rustix::fs::mkfifoat(rustix::fs::CWD, root.path().join("d/p"), Mode::RUSR).unwrap();
+        let err = dir.open_regular(Path::new("d/p"), 0).unwrap_err();
+        assert!(
+            err.to_string().contains("no longer a regular file"),
+            "{err}"
+        );
 
         // The portable fallback refuses the same things.
         dir.openat2.store(false, Ordering::Relaxed);
