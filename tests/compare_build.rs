@@ -45,6 +45,16 @@ v3,2024-09-16,kernel-core,6.10.14-200.fc40.x86_64,1650000,kernel,
 v3,2024-09-16,initramfs,built-v3,500000,,initramfs
 ";
 
+/// The JSON rows a successful `rechunk compare --json` printed (its stderr on failure).
+fn json_rows(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn the_simulator_agrees_with_the_built_images_within_3_percent() {
     let work = tempfile::tempdir().unwrap();
@@ -59,12 +69,7 @@ fn the_simulator_agrees_with_the_built_images_within_3_percent() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json_rows(&out);
     let strategies: Vec<&str> = rows
         .iter()
         .filter(|r| !r["simulated_bytes"].is_null())
@@ -240,12 +245,7 @@ fn the_simulator_agrees_with_the_built_images_within_3_percent() {
         .arg(&replay_dir)
         .output()
         .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    let replayed: Vec<Value> = serde_json::from_slice(&replay.stdout).unwrap();
+    let replayed = json_rows(&replay);
     for r in &built_rows {
         let s = replayed
             .iter()
@@ -289,12 +289,7 @@ fn the_simulator_agrees_with_the_built_images_within_3_percent() {
         .arg(work.path().join("fallback"))
         .output()
         .unwrap();
-    assert!(
-        fallback.status.success(),
-        "{}",
-        String::from_utf8_lossy(&fallback.stderr)
-    );
-    let fallback: Vec<Value> = serde_json::from_slice(&fallback.stdout).unwrap();
+    let fallback = json_rows(&fallback);
     let applied = |label: &str, client: &str| {
         let s = fallback
             .iter()
