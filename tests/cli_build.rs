@@ -165,6 +165,66 @@ fn jobs_do_not_change_the_manifest_and_previous_keeps_unchanged_layers() {
     assert_eq!(diff["layers_total"], new.len());
 }
 
+/// The component versions an image's plan label records (name → version).
+fn label_versions(layout: &Path) -> serde_json::Map<String, Value> {
+    let read = |digest: &str| -> Value {
+        let hex = digest.trim_start_matches("sha256:");
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    let config = read(manifest["config"]["digest"].as_str().unwrap());
+    let label = config["config"]["Labels"]["dev.rechunk.plan"]
+        .as_str()
+        .unwrap();
+    let record: Value = serde_json::from_str(label).unwrap();
+    record["components"].as_object().unwrap().clone()
+}
+
+/// A build without `--previous` finishes the versions that hash file contents from the bytes
+/// its writer streams, so each file is read once; they must be exactly what `rechunk scan`
+/// computes by reading the files first, or the next build's `--previous` would see every
+/// unowned component change. Hardlinked unowned files and tagged directories included.
+#[test]
+fn a_first_build_records_the_versions_a_scan_reads() {
+    let f = Fixture::standard();
+    f.file("opt/data/a.txt", b"alpha", 0o644);
+    fs::hard_link(f.path("opt/data/a.txt"), f.path("opt/data/b.txt")).unwrap();
+    f.file("opt/data/sub/c.bin", &[7; 70_000], 0o600);
+    f.file("srv/tagged/d.txt", b"delta", 0o644);
+    f.set_xattr("srv/tagged", "user.component", b"tagged");
+    let work = tempfile::tempdir().unwrap();
+    let root = f.root.to_str().unwrap();
+    let layout = work.path().join("img");
+    ok(&[
+        "build",
+        "--rootfs",
+        root,
+        "--output",
+        &format!("oci:{}", layout.display()),
+    ]);
+    let built = label_versions(&layout);
+    let scanned: Value = serde_json::from_str(&ok(&["scan", "--rootfs", root, "--json"])).unwrap();
+    let mut content_hashed = 0;
+    for c in scanned["components"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        assert_eq!(
+            built.get(name),
+            Some(&c["version"]),
+            "component {name}: the built label and the scan disagree"
+        );
+        if c["kind"] != "package" {
+            content_hashed += 1;
+        }
+    }
+    assert_eq!(built.len(), scanned["components"].as_array().unwrap().len());
+    assert!(
+        content_hashed >= 3,
+        "{content_hashed} content-hashed components"
+    );
+}
+
 /// What a real rebuild does to a tree even when no package changed: `dnf` touches directories
 /// (their mtimes change whenever a name is added or removed in them), and CI rarely sets
 /// `SOURCE_DATE_EPOCH`. No layer may change for that.

@@ -198,6 +198,7 @@ fn build(input: &Input, rules: WriteRules) -> BTreeMap<String, (String, String)>
             rpmdb_dirs: &[],
             group_by_source: false,
             rules,
+            late_content_versions: false,
         },
     )
     .expect("components");
@@ -234,6 +235,7 @@ fn build(input: &Input, rules: WriteRules) -> BTreeMap<String, (String, String)>
         labels: &[],
         base_config: None,
         progress: None,
+        late_versions: None,
     })
     .expect("image");
     let version = |c: &Component| c.version.clone();

@@ -96,6 +96,7 @@ fn write_one_layer(loaded: &LoadedRoot, plan: &Plan, compression: Compression, o
         labels: &[],
         base_config: None,
         progress: None,
+        late_versions: None,
     })
     .expect("build");
     assert_eq!(report.layers.len(), 1);

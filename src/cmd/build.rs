@@ -12,7 +12,7 @@ use rechunk_model::{ChangeHistory, Component, Plan, PlanInput, PlanRecord, Snaps
 use rechunk_oci::{
     build_image, build_ostree_image, component_versions, default_tmpdir, interrupt, jobs,
     open_image, ostree_rules, previous_plan, BuildReport, BuildRequest, Compression, ImageRef,
-    PreviousPlan, Progress,
+    LateVersions, PreviousPlan, Progress,
 };
 use rechunk_rootfs::LoadedRoot;
 use rechunk_strategies::{parse_param, Strategy};
@@ -20,7 +20,8 @@ use rechunk_tree::{ContentSource, WriteRules};
 use serde_json::Value;
 
 use super::common::{
-    build_date, human_bytes, load_input_with, progress_bar, write_rules, Input, LoadArgs, Loaded,
+    build_date, human_bytes, load_input_with, progress_bar, write_rules, Input, LoadArgs, LoadFor,
+    Loaded,
 };
 
 /// Docker and most registries refuse images with more layers than this.
@@ -139,12 +140,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Without a previous plan no strategy reads versions, so the OCI writer finishes the ones
+    // that hash file contents from the bytes it streams (each file read once).
+    let late = previous.is_none() && args.format == Format::Oci;
+    let purpose = LoadFor {
+        verify_digests: false,
+        rules,
+        late_content_versions: late,
+    };
     let Loaded {
         root: loaded,
         content,
         image,
         commit,
-    } = load_input_with(&input, &args.load, false, rules)?;
+    } = load_input_with(&input, &args.load, &purpose)?;
     let base_config = base_config.or_else(|| image.as_ref().map(|(config, _)| config.clone()));
     for w in &loaded.warnings {
         tracing::warn!("{}: {}", w.path.display(), w.message);
@@ -177,6 +186,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Only now: until the first layer is staged there is nothing to clean up, and Ctrl-C during
     // a long scan should stop it at once rather than wait for the writer to notice.
     interrupt::install_handlers();
+    let wanted = if late {
+        rechunk_rootfs::content_wanted(&loaded.tree, &loaded.owner, &loaded.components)
+    } else {
+        Vec::new()
+    };
+    let finish = |digests| {
+        let mut components = loaded.components.clone();
+        rechunk_rootfs::finish_content_versions(
+            &loaded.tree,
+            content.as_ref(),
+            rules,
+            &loaded.owner,
+            &mut components,
+            digests,
+        )
+        .map_err(|e| rechunk_oci::Error::Versions(e.to_string()))?;
+        let record = plan_record(
+            &plan,
+            &components,
+            &args.strategy,
+            args.max_layers,
+            None,
+            created,
+        );
+        Ok((components, record))
+    };
     let request = BuildRequest {
         tree: &loaded.tree,
         content: content.as_ref(),
@@ -192,6 +227,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         labels: &args.labels,
         base_config: base_config.as_ref(),
         progress: Some(&on_progress),
+        late_versions: late.then_some(LateVersions {
+            wanted: &wanted,
+            finish: &finish,
+        }),
     };
     let (report, ostree_commit) = match args.format {
         Format::Oci => (build_image(&request), None),
@@ -306,7 +345,32 @@ pub(crate) fn plan_for(
             plan.len()
         );
     }
-    let record = PlanRecord {
+    let record = record_with(&plan, components, strategy_name, max_layers, history);
+    Ok((plan, record))
+}
+
+/// The plan record an image carries: the plan, the components' versions and the change
+/// history (the previous record's, then this build's components observed).
+fn plan_record(
+    plan: &Plan,
+    components: &[Component],
+    strategy_name: &str,
+    max_layers: usize,
+    previous: Option<&PreviousPlan>,
+    created: Timestamp,
+) -> PlanRecord {
+    let history = history_with(previous, components, created);
+    record_with(plan, components, strategy_name, max_layers, history)
+}
+
+fn record_with(
+    plan: &Plan,
+    components: &[Component],
+    strategy_name: &str,
+    max_layers: usize,
+    history: ChangeHistory,
+) -> PlanRecord {
+    PlanRecord {
         version: PLAN_RECORD_VERSION,
         strategy: strategy_name.to_owned(),
         max_layers,
@@ -314,8 +378,7 @@ pub(crate) fn plan_for(
         components: component_versions(components),
         // Bounded: the label travels with every image (see ChangeHistory::recent).
         history: history.recent(),
-    };
-    Ok((plan, record))
+    }
 }
 
 /// One OCI build as `rechunk build` makes it, from a loaded tree (for `compare --build`).
@@ -364,6 +427,7 @@ pub(crate) fn plan_and_write(job: &Job) -> anyhow::Result<(Plan, BuildReport)> {
         labels: job.labels,
         base_config: job.base_config,
         progress: job.progress,
+        late_versions: None,
     })
     .with_context(|| format!("writing {}", job.output))?;
     Ok((plan, report))

@@ -142,20 +142,31 @@ pub struct Loaded {
 /// Loads an input (walk, image layers or ostree commit; rpmdb, components) with a counter on
 /// stderr, component versions following the default image format's rules.
 pub fn load_input(input: &Input, args: &LoadArgs, verify_digests: bool) -> Result<Loaded> {
-    load_input_with(input, args, verify_digests, write_rules(args)?)
+    let purpose = LoadFor {
+        verify_digests,
+        rules: write_rules(args)?,
+        late_content_versions: false,
+    };
+    load_input_with(input, args, &purpose)
 }
 
-/// [`load_input`] with the rules of the format that will be written (versions hash exactly
-/// what the writer writes).
-pub fn load_input_with(
-    input: &Input,
-    args: &LoadArgs,
-    verify_digests: bool,
-    rules: WriteRules,
-) -> Result<Loaded> {
+/// What a load is for, besides the input and its command-line options.
+pub struct LoadFor {
+    /// Compare every package-owned file's digest with the rpmdb (`scan`).
+    pub verify_digests: bool,
+    /// The rules of the format that will be written (versions hash exactly what the writer
+    /// writes).
+    pub rules: WriteRules,
+    /// Leave content-hashed versions for the image writer to finish
+    /// ([`rechunk_oci::LateVersions`]).
+    pub late_content_versions: bool,
+}
+
+/// [`load_input`] for a given purpose.
+pub fn load_input_with(input: &Input, args: &LoadArgs, purpose: &LoadFor) -> Result<Loaded> {
     match input {
         Input::Rootfs(root) => {
-            let root_loaded = load_rootfs(root, args, verify_digests, rules)?;
+            let root_loaded = load_rootfs(root, args, purpose)?;
             let content = DirSource::open(&root_loaded.tree.root)
                 .with_context(|| format!("opening {}", root.display()))?;
             Ok(Loaded {
@@ -165,38 +176,30 @@ pub fn load_input_with(
                 commit: None,
             })
         }
-        Input::Image { reference, tmpdir } => {
-            load_image(reference, tmpdir, args, verify_digests, rules)
-        }
-        Input::Ostree { reference, tmpdir } => {
-            load_ostree(reference, tmpdir, args, verify_digests, rules)
-        }
+        Input::Image { reference, tmpdir } => load_image(reference, tmpdir, args, purpose),
+        Input::Ostree { reference, tmpdir } => load_ostree(reference, tmpdir, args, purpose),
     }
 }
 
-fn load_options(args: &LoadArgs, verify_digests: bool, rules: WriteRules) -> LoadOptions {
+fn load_options(args: &LoadArgs, purpose: &LoadFor) -> LoadOptions {
     LoadOptions {
         skip_special_files: args.skip_special_files,
         keep_going: args.keep_going,
         group_by_source: args.group_by_source,
-        verify_digests,
+        verify_digests: purpose.verify_digests,
         progress: None,
         tmpdir: None,
-        rules,
+        rules: purpose.rules,
+        late_content_versions: purpose.late_content_versions,
     }
 }
 
 /// Loads `root` (scan, rpmdb, components) with an entry counter on stderr.
-fn load_rootfs(
-    root: &Path,
-    args: &LoadArgs,
-    verify_digests: bool,
-    rules: WriteRules,
-) -> Result<LoadedRoot> {
+fn load_rootfs(root: &Path, args: &LoadArgs, purpose: &LoadFor) -> Result<LoadedRoot> {
     let count = Arc::new(AtomicU64::new(0));
     let opts = LoadOptions {
         progress: Some(count.clone()),
-        ..load_options(args, verify_digests, rules)
+        ..load_options(args, purpose)
     };
     // Every load error names its full path already; the context says which step failed.
     with_counter(&count, "scanning", || load(root, &opts))
@@ -209,8 +212,7 @@ fn load_image(
     reference: &ImageRef,
     tmpdir: &Path,
     args: &LoadArgs,
-    verify_digests: bool,
-    rules: WriteRules,
+    purpose: &LoadFor,
 ) -> Result<Loaded> {
     // Ctrl-C while staging stops it and removes the staging directory.
     interrupt::install_handlers();
@@ -241,7 +243,7 @@ fn load_image(
     };
     let opts = LoadOptions {
         tmpdir: Some(tmpdir.to_path_buf()),
-        ..load_options(args, verify_digests, rules)
+        ..load_options(args, purpose)
     };
     let root = load_tree(scanned, &image.content, &opts)
         .with_context(|| format!("reading the tree of {reference}"))?;
@@ -264,8 +266,7 @@ fn load_ostree(
     reference: &OstreeRef,
     tmpdir: &Path,
     args: &LoadArgs,
-    verify_digests: bool,
-    rules: WriteRules,
+    purpose: &LoadFor,
 ) -> Result<Loaded> {
     let count = Arc::new(AtomicU64::new(0));
     let read = with_counter(&count, "reading the commit", || {
@@ -279,7 +280,7 @@ fn load_ostree(
     };
     let opts = LoadOptions {
         tmpdir: Some(tmpdir.to_path_buf()),
-        ..load_options(args, verify_digests, rules)
+        ..load_options(args, purpose)
     };
     let root = load_tree(scanned, &read.content, &opts)
         .with_context(|| format!("reading the tree of {reference}"))?;

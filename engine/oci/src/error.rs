@@ -35,6 +35,9 @@ pub enum Error {
     Tree(#[from] rechunk_tree::Error),
     #[error("the plan does not fit the scanned tree")]
     Plan(#[from] PlanError),
+    /// Finishing the component versions after the layers (see `LateVersions`) failed.
+    #[error("finishing the component versions: {0}")]
+    Versions(String),
     /// A request that cannot be served as given (`--jobs 0`).
     #[error("{0}")]
     Usage(String),

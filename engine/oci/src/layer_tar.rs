@@ -13,7 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rechunk_tree::{ContentSource, Entry, InodeId, Member, Tree, WriteRules, Written, WrittenKind};
+use rechunk_tree::{
+    ContentHasher, ContentSource, Entry, InodeId, Member, Tree, WriteRules, Written, WrittenKind,
+};
 use tar::{EntryType, Header};
 
 use crate::interrupt;
@@ -31,10 +33,16 @@ pub(crate) struct TarInput<'a> {
     pub rules: WriteRules,
     /// Called with the number of file content bytes each time a chunk (≤ 1 MiB) is written.
     pub on_content: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Per tree entry: whether to compute its content digest while writing it (for versions
+    /// finished after the layers, see `LateVersions`).
+    pub digest_wanted: Option<&'a [bool]>,
 }
 
+/// Content digests by tree entry index, as [`rechunk_tree::ContentHasher`] makes them.
+pub(crate) type ContentDigests = Vec<(usize, [u8; 32])>;
+
 /// Writes the tar stream of `members` (sorted by path, parents first) to `out`. Returns the
-/// number of regular-file content bytes written.
+/// content digests of the entries `digest_wanted` names, by entry index.
 ///
 /// Stops with [`Error::Interrupted`] on Ctrl-C, and with [`Error::Aborted`] once `abort` is set
 /// (another layer failed: no point finishing this one).
@@ -43,19 +51,22 @@ pub(crate) fn write_layer_tar<W: Write>(
     input: TarInput<'_>,
     members: &[Member],
     abort: &AtomicBool,
-) -> Result<u64> {
-    let mut tar = TarStream {
-        out,
-        input,
-        copy_buf: vec![0; 1 << 20],
-        first_link: HashMap::new(),
-        abort,
-    };
-    let mut content = 0;
+) -> Result<ContentDigests> {
+    let mut tar = TarStream::new(out, input, abort);
+    let mut digests = Vec::new();
     for member in members {
         tar.check_stop()?;
         match member {
-            Member::Entry(i) => content += tar.entry(&input.tree.entries[*i])?,
+            Member::Entry(i) => {
+                let wanted = input
+                    .digest_wanted
+                    .is_some_and(|w| w.get(*i) == Some(&true));
+                let mut hasher = wanted.then(ContentHasher::new);
+                tar.entry(&input.tree.entries[*i], hasher.as_mut())?;
+                if let Some(h) = hasher {
+                    digests.push((*i, h.finish()));
+                }
+            }
             Member::SyntheticDir(path) => tar
                 .header(&Written::synthetic_dir(path))
                 .map_err(|e| write_err(input.tree, path, e))?,
@@ -65,7 +76,7 @@ pub(crate) fn write_layer_tar<W: Write>(
     tar.out
         .write_all(&[0; 2 * BLOCK])
         .map_err(|e| Error::io("writing layer for", &input.tree.root, e))?;
-    Ok(content)
+    Ok(digests)
 }
 
 pub(crate) struct TarStream<'w, W: ?Sized> {
@@ -102,7 +113,7 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
     pub(crate) fn member_with_content(&mut self, w: &Written, e: &Entry) -> Result<()> {
         self.header(w)
             .map_err(|err| write_err(self.input.tree, w.path, err))?;
-        self.content(e)
+        self.content(e, None)
     }
 
     /// A member without content (a directory, symlink or hardlink).
@@ -128,7 +139,8 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
         }
     }
 
-    fn entry(&mut self, e: &'w Entry) -> Result<u64> {
+    /// Writes `e`; a regular file's content also goes through `hasher` when one is given.
+    fn entry(&mut self, e: &'w Entry, hasher: Option<&mut ContentHasher>) -> Result<u64> {
         let first = match e.hardlink {
             Some(id) if e.is_regular() => match self.first_link.get(&id) {
                 Some(first) => Some(*first),
@@ -144,14 +156,14 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
             .map_err(|err| write_err(self.input.tree, &e.path, err))?;
         match written.kind {
             WrittenKind::Regular { size } => {
-                self.content(e)?;
+                self.content(e, hasher)?;
                 Ok(size)
             }
             _ => Ok(0),
         }
     }
 
-    fn content(&mut self, e: &Entry) -> Result<()> {
+    fn content(&mut self, e: &Entry, mut hasher: Option<&mut ContentHasher>) -> Result<()> {
         let full = self.input.tree.root.join(&e.path);
         let mut file = self.input.content.open(e)?;
         let mut left = e.size;
@@ -168,6 +180,9 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
                     &full,
                     "file shrank during the build (the tree must not change while it is written)",
                 ));
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&self.copy_buf[..n]);
             }
             self.out
                 .write_all(&self.copy_buf[..n])

@@ -57,6 +57,6 @@ pub use source::{
     default_tmpdir, read_image_tree, FromOptions, ImageTree, StageReport, StagedContent,
 };
 pub use write::{
-    build_image, component_versions, is_bootable, BuildReport, BuildRequest, BuiltLayer, Progress,
-    LAYER_KEY,
+    build_image, component_versions, is_bootable, BuildReport, BuildRequest, BuiltLayer,
+    FinishVersions, LateVersions, Progress, LAYER_KEY,
 };

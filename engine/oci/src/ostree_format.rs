@@ -453,6 +453,7 @@ fn tar_input<'a>(req: &BuildRequest<'a>) -> TarInput<'a> {
         content: req.content,
         rules: req.rules,
         on_content: None,
+        digest_wanted: None,
     }
 }
 
@@ -473,6 +474,7 @@ fn chunk_tar(
     };
     let input = TarInput {
         on_content: Some(&on_content),
+        digest_wanted: None,
         ..tar_input(req)
     };
     let tree = req.tree;

@@ -1,7 +1,7 @@
 //! Building an image: plan layers → parallel streamed layer blobs → config → manifest →
 //! atomic publish.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +18,7 @@ use crate::config::{image_config, ConfigInput, HistoryEntry};
 use crate::error::{IoContext, NamedWriter};
 use crate::hashing::HashWriter;
 use crate::json::canonical_bytes;
-use crate::layer_tar::{write_layer_tar, TarInput};
+use crate::layer_tar::{write_layer_tar, ContentDigests, TarInput};
 use crate::layout::{Blob, Staging};
 use crate::previous::OSTREE_COMPONENTS;
 
@@ -52,7 +52,27 @@ pub struct BuildRequest<'a> {
     pub base_config: Option<&'a Value>,
     /// Called from the writer threads as work progresses.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Versions the layers finish (see [`LateVersions`]); `components` and `record` are then
+    /// what was planned with, and what `finish` returns is what the image carries.
+    pub late_versions: Option<LateVersions<'a>>,
 }
+
+/// Component versions finished after the layers are written. A build without a previous
+/// image plans without the versions that hash file contents (no strategy reads versions then),
+/// so the writer computes those contents' digests while it streams them, and every file is read
+/// once instead of twice.
+#[derive(Clone, Copy)]
+pub struct LateVersions<'a> {
+    /// Per tree entry: whether the versions need its content digest.
+    pub wanted: &'a [bool],
+    /// The finished components and plan record, from the digests of the wanted entries the
+    /// writer streamed (by entry index; it reads any it did not itself).
+    pub finish: &'a FinishVersions<'a>,
+}
+
+/// See [`LateVersions::finish`].
+pub type FinishVersions<'a> =
+    dyn Fn(HashMap<usize, [u8; 32]>) -> Result<(Vec<Component>, PlanRecord)> + Sync + 'a;
 
 /// Progress events.
 #[derive(Clone, Copy, Debug)]
@@ -120,7 +140,21 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
             bytes: emitted.iter().map(|&i| assignment.content_bytes[i]).sum(),
         });
     }
-    let layers = write_layers(req, &assignment, &emitted, &staging)?;
+    let digests = Mutex::new(HashMap::new());
+    let layers = write_layers(req, &assignment, &emitted, &staging, &digests)?;
+    let finished = match req.late_versions {
+        Some(late) => {
+            let digests = digests
+                .into_inner()
+                .map_err(|_| Error::Internal("a layer writer thread panicked".into()))?;
+            Some((late.finish)(digests)?)
+        }
+        None => None,
+    };
+    let (components, record) = match &finished {
+        Some((components, record)) => (components.as_slice(), record),
+        None => (req.components, req.record),
+    };
     let bootable = is_bootable(req.tree);
     let config = image_config(&ConfigInput {
         base: req.base_config,
@@ -129,18 +163,13 @@ pub fn build_image(req: &BuildRequest) -> Result<BuildReport> {
         bootable,
         diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
         history: history(req, &layers),
-        record: req.record,
-        components: req.components,
+        record,
+        components,
     })
     .map_err(|e| Error::json(staging.path(), e))?;
     let config_blob =
         staging.put_blob(&canonical_bytes(&config).map_err(|e| Error::json(staging.path(), e))?)?;
-    let manifest = manifest_json(
-        req.compression,
-        &config_blob,
-        &layers,
-        &req.record.components,
-    )?;
+    let manifest = manifest_json(req.compression, &config_blob, &layers, &record.components)?;
     let manifest_blob = staging.put_blob(&manifest)?;
     let reference = staging.commit(manifest_blob.descriptor(MediaType::ImageManifest)?)?;
     Ok(BuildReport {
@@ -159,6 +188,7 @@ fn write_layers(
     assignment: &LayerContents,
     emitted: &[usize],
     staging: &Staging,
+    digests: &Mutex<HashMap<usize, [u8; 32]>>,
 ) -> Result<Vec<BuiltLayer>> {
     let mut order: Vec<usize> = (0..emitted.len()).collect();
     order.sort_by_key(|&k| std::cmp::Reverse(assignment.content_bytes[emitted[k]]));
@@ -187,14 +217,19 @@ fn write_layers(
                 let plan_index = emitted[slot];
                 let members = &assignment.layers[plan_index];
                 let result = write_one_layer(req, staging, &mut compressor, members, failed).map(
-                    |(blob, diff, tar)| BuiltLayer {
-                        plan_index,
-                        components: req.plan.layers[plan_index].components.clone(),
-                        digest: format!("sha256:{}", blob.digest),
-                        size: blob.size,
-                        diff_id: format!("sha256:{diff}"),
-                        tar_size: tar,
-                        content_bytes: assignment.content_bytes[plan_index],
+                    |(blob, diff, tar, layer_digests)| {
+                        if let Ok(mut d) = digests.lock() {
+                            d.extend(layer_digests);
+                        }
+                        BuiltLayer {
+                            plan_index,
+                            components: req.plan.layers[plan_index].components.clone(),
+                            digest: format!("sha256:{}", blob.digest),
+                            size: blob.size,
+                            diff_id: format!("sha256:{diff}"),
+                            tar_size: tar,
+                            content_bytes: assignment.content_bytes[plan_index],
+                        }
                     },
                 );
                 if result.is_err() {
@@ -233,13 +268,14 @@ fn write_layers(
 }
 
 /// Streams one layer: tar → sha256 (diff_id) → compressor → sha256 (digest) → temp file.
+/// Returns the blob, the diff_id, the tar size and the content digests the late versions want.
 fn write_one_layer(
     req: &BuildRequest,
     staging: &Staging,
     compressor: &mut Compressor,
     members: &[Member],
     abort: &AtomicBool,
-) -> Result<(Blob, String, u64)> {
+) -> Result<(Blob, String, u64, ContentDigests)> {
     let tmp = staging.temp_blob()?;
     let tmp_path = tmp.path().to_path_buf();
     let file = BufWriter::with_capacity(1 << 20, NamedWriter::new(tmp.as_file(), &tmp_path));
@@ -262,8 +298,9 @@ fn write_one_layer(
         content: req.content,
         rules: req.rules,
         on_content: Some(&on_content),
+        digest_wanted: req.late_versions.map(|l| l.wanted),
     };
-    write_layer_tar(&mut tar, input, members, abort)?;
+    let digests = write_layer_tar(&mut tar, input, members, abort)?;
     let (encoder, diff_id, tar_size) = tar.finish();
     let diff_id = diff_id.unwrap_or_default();
     let compressed = encoder.finish().ctx("compressing into", &tmp_path)?;
@@ -272,7 +309,7 @@ fn write_one_layer(
     file.flush().ctx("writing", &tmp_path)?;
     drop(file);
     staging.persist_blob(tmp, &digest)?;
-    Ok((Blob { digest, size }, diff_id, tar_size))
+    Ok((Blob { digest, size }, diff_id, tar_size, digests))
 }
 
 pub(crate) fn history(req: &BuildRequest, layers: &[BuiltLayer]) -> Vec<HistoryEntry> {

@@ -71,6 +71,7 @@ impl<'a> Build<'a> {
             labels: &[("org.example.test".into(), "yes".into())],
             base_config: None,
             progress: self.progress,
+            late_versions: None,
         })
     }
 }

@@ -54,6 +54,7 @@ fn sigint_stops_the_build_and_cleans_up() {
         labels: &[],
         base_config: None,
         progress: None,
+        late_versions: None,
     })
     .unwrap_err();
     assert!(matches!(err, Error::Interrupted), "{err}");

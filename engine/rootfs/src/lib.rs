@@ -25,8 +25,9 @@ use std::sync::Arc;
 pub use accounts::Accounts;
 pub use caps::FileCaps;
 pub use components::{
-    assign_components, package_components, rpmdb_component_name, unowned_claim, Claim,
-    ComponentInput, ComponentSource, Drift, Ownership, Rule, BIG_FILE, COMPONENT_XATTR,
+    assign_components, content_wanted, finish_content_versions, package_components,
+    rpmdb_component_name, unowned_claim, Claim, ComponentInput, ComponentSource, Drift, Ownership,
+    Rule, BIG_FILE, COMPONENT_XATTR,
 };
 pub use error::{Error, Warning, WarningKind};
 pub use rechunk_tree::belongs::SKIP_XATTR;
@@ -60,6 +61,9 @@ pub struct LoadOptions {
     /// Where the rpm database is copied to be read when the content is not a directory (an
     /// image); the system's temporary directory by default.
     pub tmpdir: Option<PathBuf>,
+    /// Leave the components whose versions hash file contents unversioned, for an image
+    /// writer that reads every file anyway to finish ([`finish_content_versions`]).
+    pub late_content_versions: bool,
 }
 
 /// A loaded root filesystem: its entries, packages and components.
@@ -149,6 +153,7 @@ pub fn load_tree(
         rpmdb_dirs: &located.dirs,
         group_by_source: opts.group_by_source,
         rules: opts.rules,
+        late_content_versions: opts.late_content_versions,
     };
     let ownership = components::assign_indexed(&tree, &index, content, &input)?;
     warnings.extend(verify::verify(

@@ -75,11 +75,28 @@ pub fn read_content(
 /// the first layer is written. Nothing outside this crate's callers compares it with another
 /// tool's digest (rpm's file digests are checked with rpm's own algorithm).
 pub fn content_digest(source: &dyn ContentSource, entry: &Entry) -> Result<[u8; 32], Error> {
-    let mut h = blake3::Hasher::new();
-    read_content(source, entry, |chunk| {
-        h.update(chunk);
-    })?;
-    Ok(*h.finalize().as_bytes())
+    let mut h = ContentHasher::new();
+    read_content(source, entry, |chunk| h.update(chunk))?;
+    Ok(h.finish())
+}
+
+/// [`content_digest`] computed over chunks as they pass, by a reader that has the bytes
+/// anyway (the image writer): the same digest for the same bytes.
+#[derive(Default)]
+pub struct ContentHasher(blake3::Hasher);
+
+impl ContentHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    pub fn finish(&self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
+    }
 }
 
 /// Content held in memory, by path: for tests and small generated trees.

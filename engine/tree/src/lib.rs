@@ -22,7 +22,7 @@ mod members;
 mod written;
 
 pub use belongs::{SkipReason, Skipped};
-pub use content::{content_digest, read_content, ContentSource, MemorySource};
+pub use content::{content_digest, read_content, ContentHasher, ContentSource, MemorySource};
 pub use dir::DirSource;
 pub use entry::{xattr_name_fits_tar, Entry, EntryKind, InodeId, Tree};
 pub use error::Error;

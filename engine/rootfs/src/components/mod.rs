@@ -32,6 +32,7 @@ pub mod generated;
 pub(crate) mod packages;
 mod unowned;
 mod versions;
+pub use versions::{content_wanted, finish_content_versions};
 mod xattr;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -135,6 +136,9 @@ pub struct ComponentInput<'a> {
     pub group_by_source: bool,
     /// What the writer will write: versions follow it.
     pub rules: WriteRules,
+    /// Leave the versions that hash file contents empty, for the image writer to finish
+    /// ([`finish_content_versions`]) from the digests it computes while writing.
+    pub late_content_versions: bool,
 }
 
 /// Which component every entry of a tree belongs to.
@@ -189,7 +193,7 @@ pub(crate) fn assign_indexed(
         &unowned::BigFiles,
         &unowned::TopLevelDirs,
     ];
-    let mut ownership = place(tree, content, input.rules, &sources)?;
+    let mut ownership = place(tree, content, input, &sources)?;
     ownership.package_of = packages.package_of();
     Ok(ownership)
 }
@@ -199,9 +203,10 @@ pub(crate) fn assign_indexed(
 fn place(
     tree: &Tree,
     content: &dyn ContentSource,
-    rules: WriteRules,
+    input: &ComponentInput,
     sources: &[&dyn ComponentSource],
 ) -> Result<Ownership, Error> {
+    let rules = input.rules;
     let mut claims: Vec<(Claim, Rule)> = Vec::with_capacity(tree.entries.len());
     for i in 0..tree.entries.len() {
         let claim = sources
@@ -252,7 +257,9 @@ fn place(
         drift.extend(s.describe(&placed, &mut components)?);
     }
     drift.sort_by(|a, b| (&a.component, &a.path).cmp(&(&b.component, &b.path)));
-    versions::set_layer_versions(&placed, &mut components)?;
+    if !input.late_content_versions {
+        versions::set_layer_versions(&placed, &mut components)?;
+    }
     Ok(Ownership {
         components,
         owner,

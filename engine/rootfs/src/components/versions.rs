@@ -1,7 +1,10 @@
 //! Versions of the components no source versions itself: a digest of everything their layer
 //! holds for them, as the writer writes it ([`rechunk_tree::Written`]): each entry, with file
 //! contents and hardlinks, and each parent directory the layer needs. It changes iff those
-//! bytes do. Contents are read in parallel, through the tree's content source.
+//! bytes do. Contents are read in parallel, through the tree's content source, unless the
+//! caller supplies their digests: a build without a previous image plans before these versions
+//! exist, and its writer hashes the contents while streaming them ([`finish_content_versions`]),
+//! so each file is read once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +12,8 @@ use std::path::Path;
 use rayon::prelude::*;
 use rechunk_model::Component;
 use rechunk_tree::{
-    content_digest, layer_members, DirIndex, InodeId, Member, Tree, WriteRules, Written,
+    content_digest, layer_members, ContentSource, DirIndex, InodeId, Member, Tree, WriteRules,
+    Written,
 };
 use sha2::{Digest, Sha256};
 
@@ -19,40 +23,77 @@ use crate::Error;
 /// Bytes of the digest kept in a version (32 hex digits).
 const VERSION_DIGEST_BYTES: usize = 16;
 
-/// Sets the version of every component that still has none.
+/// Sets the version of every component that still has none, reading the contents it hashes.
 pub(crate) fn set_layer_versions(
     placed: &Placed,
     components: &mut [Component],
 ) -> Result<(), Error> {
-    let tree = placed.tree;
+    finish_content_versions(
+        placed.tree,
+        placed.content,
+        placed.rules,
+        placed.owner,
+        components,
+        HashMap::new(),
+    )
+}
+
+/// Per tree entry: whether its content's digest goes into a version, i.e. it is a regular
+/// file of a component without a version yet, and the first path of its hardlinked set (only
+/// that one carries content in a layer). What an image writer computing the digests while it
+/// streams the files must cover ([`finish_content_versions`] reads whatever it did not).
+pub fn content_wanted(tree: &Tree, owner: &[usize], components: &[Component]) -> Vec<bool> {
+    let unversioned: Vec<bool> = components.iter().map(|c| c.version.is_empty()).collect();
+    let first = tree.first_links();
+    tree.entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            unversioned[owner[i]]
+                && e.is_regular()
+                && e.hardlink.is_none_or(|id| first.get(&id) == Some(&i))
+        })
+        .collect()
+}
+
+/// Sets the version of every component that still has none, from `known` content digests
+/// (BLAKE3, by entry index, as [`rechunk_tree::content_digest`] makes them) and, for the
+/// wanted entries `known` lacks, by reading them through `content`. A build without a
+/// previous image plans before the versions exist and lets the writer supply `known`, so
+/// every file is read once.
+pub fn finish_content_versions(
+    tree: &Tree,
+    content: &dyn ContentSource,
+    rules: WriteRules,
+    owner: &[usize],
+    components: &mut [Component],
+    mut known: HashMap<usize, [u8; 32]>,
+) -> Result<(), Error> {
     let unversioned: Vec<bool> = components.iter().map(|c| c.version.is_empty()).collect();
     if !unversioned.contains(&true) {
         return Ok(());
     }
-    let first = tree.first_links();
-    // Only the first path of a hardlinked set carries content in a layer.
-    let wanted: Vec<usize> = (0..tree.entries.len())
-        .filter(|&i| unversioned[placed.owner[i]])
-        .filter(|&i| {
-            let e = &tree.entries[i];
-            e.is_regular() && e.hardlink.is_none_or(|id| first.get(&id) == Some(&i))
-        })
+    let missing: Vec<usize> = content_wanted(tree, owner, components)
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, wanted)| wanted && !known.contains_key(&i))
+        .map(|(i, _)| i)
         .collect();
-    let digests: Vec<[u8; 32]> = wanted
+    let digests: Vec<[u8; 32]> = missing
         .par_iter()
-        .map(|&i| content_digest(placed.content, &tree.entries[i]).map_err(Error::from))
+        .map(|&i| content_digest(content, &tree.entries[i]).map_err(Error::from))
         .collect::<Result<_, _>>()?;
-    let content: HashMap<usize, [u8; 32]> = wanted.into_iter().zip(digests).collect();
+    known.extend(missing.into_iter().zip(digests));
     let dirs = DirIndex::new(tree);
-    let owned = entries_by_component(placed.owner, components.len());
+    let owned = entries_by_component(owner, components.len());
     for (ci, c) in components.iter_mut().enumerate() {
         if !unversioned[ci] {
             continue;
         }
         let mut h = Sha256::new();
         let members = layer_members(tree, &dirs, &owned[ci]);
-        for_each_written(tree, placed.rules, &members, |i, w| {
-            w.hash(&mut h, i.and_then(|i| content.get(&i)));
+        for_each_written(tree, rules, &members, |i, w| {
+            w.hash(&mut h, i.and_then(|i| known.get(&i)));
         });
         c.version = hex::encode(&h.finalize()[..VERSION_DIGEST_BYTES]);
     }
