@@ -207,7 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             &components,
             &args.strategy,
             args.max_layers,
-            None,
+            previous.as_ref(),
             created,
         );
         Ok((components, record))

@@ -140,7 +140,7 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
     }
 
     /// Writes `e`; a regular file's content also goes through `hasher` when one is given.
-    fn entry(&mut self, e: &'w Entry, hasher: Option<&mut ContentHasher>) -> Result<u64> {
+    fn entry(&mut self, e: &'w Entry, hasher: Option<&mut ContentHasher>) -> Result<()> {
         let first = match e.hardlink {
             Some(id) if e.is_regular() => match self.first_link.get(&id) {
                 Some(first) => Some(*first),
@@ -155,11 +155,8 @@ impl<'w, W: Write + ?Sized> TarStream<'w, W> {
         self.header(&written)
             .map_err(|err| write_err(self.input.tree, &e.path, err))?;
         match written.kind {
-            WrittenKind::Regular { size } => {
-                self.content(e, hasher)?;
-                Ok(size)
-            }
-            _ => Ok(0),
+            WrittenKind::Regular { .. } => self.content(e, hasher),
+            _ => Ok(()),
         }
     }
 

@@ -474,7 +474,6 @@ fn chunk_tar(
     };
     let input = TarInput {
         on_content: Some(&on_content),
-        digest_wanted: None,
         ..tar_input(req)
     };
     let tree = req.tree;

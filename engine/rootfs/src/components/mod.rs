@@ -32,7 +32,6 @@ pub mod generated;
 pub(crate) mod packages;
 mod unowned;
 mod versions;
-pub use versions::{content_wanted, finish_content_versions};
 mod xattr;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -49,6 +48,7 @@ use crate::Error;
 
 pub use packages::package_components;
 pub use unowned::{rpmdb_component_name, unowned_claim, BIG_FILE};
+pub use versions::{content_wanted, finish_content_versions};
 pub use xattr::COMPONENT_XATTR;
 
 /// Which rule placed an entry (see the module doc for the order).
