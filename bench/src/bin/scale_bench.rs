@@ -14,10 +14,12 @@
 //!
 //! Per tree, each round times `tar -cf - DIR | zstd -3 -T2` and `tar -cf - DIR | pigz -6 -p 2`
 //! (the baselines) and the release `rechunk` build (`--jobs 2`, 64 layers) with every
-//! strategy in zstd:3 and gzip:6, alternating; outputs go to `--out` (default: the tree's
-//! directory), removed after each run. The fastest run of each is kept. Reports the time and
-//! CPU time ratios to the baseline of the same mode (targets: ≤ 1.2 × the zstd pipeline, ≤ 1.0
-//! × the pigz pipeline) and rechunk's peak RSS (target ≤ 512 MiB), to
+//! strategy in zstd:3 and gzip:6; every build runs right after a run of its mode's baseline,
+//! and each ratio is taken within that pair, so a drift of the machine's speed between runs
+//! (this 2-CPU VM's baseline ran from 1.48 to 2.4 s within one day) hits both sides; outputs go
+//! to `--out` (default: the tree's directory), removed after each run. Reports the median over
+//! `--runs` rounds of the pairs' time and CPU time ratios to the baseline (targets: ≤ 1.2 ×
+//! the zstd pipeline, ≤ 1.0 × the pigz pipeline) and rechunk's peak RSS (target ≤ 512 MiB), to
 //! `bench/results/scale.md` (`--result NAME`: `NAME.md`, e.g. for a run of one mode only).
 //! `--modes zstd:3,gzip:6`, `--strategies a,b` and `--trees small,desktop` narrow a run.
 
@@ -144,32 +146,33 @@ fn measure_tree(
         let _ = fs::remove_file(&target);
         m
     };
-    let mut best_base: Vec<Option<Measure>> = modes.iter().map(|_| None).collect();
-    let mut best: Vec<Vec<Option<Measure>>> = modes
+    let mut pairs: Vec<Vec<Vec<Pair>>> = modes
         .iter()
-        .map(|_| strategies.iter().map(|_| None).collect())
+        .map(|_| strategies.iter().map(|_| Vec::new()).collect())
         .collect();
     for round in 0..runs.max(1) {
         for (mi, mode) in modes.iter().enumerate() {
-            let b = baseline(mode)?;
-            println!("  round {round} {mode} baseline {:.2} s", b.seconds);
-            keep(&mut best_base[mi], b);
             for (si, strategy) in strategies.iter().enumerate() {
+                let base = baseline(mode)?;
                 let m = build(rechunk, tree, out, mode, strategy)?;
                 println!(
-                    "  round {round} {mode} {strategy} {:.2} s ({:.2} s CPU, {} MiB)",
+                    "  round {round} {mode} {strategy} {:.2} s ({:.2} s CPU, {} MiB); baseline \
+                     just before {:.2} s ({:.2} s CPU)",
                     m.seconds,
                     m.cpu_seconds,
-                    m.max_rss_kib.unwrap_or(0) / 1024
+                    m.max_rss_kib.unwrap_or(0) / 1024,
+                    base.seconds,
+                    base.cpu_seconds,
                 );
-                keep(&mut best[mi][si], m);
+                pairs[mi][si].push(Pair { base, build: m });
             }
         }
     }
     let mut md = format!(
-        "**{name}**: {:.2} GiB in {entries} entries ({}), fastest of {runs}; `rechunk build \
-         --jobs 2 --max-layers 64 --strategy S` against the baseline of its mode in the same \
-         run; CPU time (user + sys) and peak RSS from `/usr/bin/time`:\n\n\
+        "**{name}**: {:.2} GiB in {entries} entries ({}), {runs} rounds; each `rechunk build \
+         --jobs 2 --max-layers 64 --strategy S` run right after a run of its mode's baseline, \
+         the ratio taken per pair and the median over rounds shown (times are medians too); CPU \
+         time (user + sys) and peak RSS (the largest) from `/usr/bin/time`:\n\n\
          | mode | baseline | strategy | rechunk | time ratio | CPU time ratio | peak RSS |\n\
          |---|---|---|---|---:|---:|---:|\n",
         bytes as f64 / (1u64 << 30) as f64,
@@ -179,23 +182,28 @@ fn measure_tree(
         }
     );
     for (mi, mode) in modes.iter().enumerate() {
-        let Some(base) = &best_base[mi] else { continue };
         let (tool, target) = match mode.starts_with("zstd") {
             true => ("`tar \\| zstd -3 -T2`", 1.2),
             false => ("`tar \\| pigz -6 -p 2`", 1.0),
         };
         for (si, strategy) in strategies.iter().enumerate() {
-            let Some(m) = &best[mi][si] else { continue };
-            let ratio = m.seconds / base.seconds;
+            let runs = &pairs[mi][si];
+            if runs.is_empty() {
+                continue;
+            }
+            let ratio = median(runs.iter().map(|p| p.build.seconds / p.base.seconds));
             md.push_str(&format!(
                 "| {mode} | {tool} {:.1} s | {strategy} | {:.1} s ({:.1} s CPU) | {:.2}{} | {:.2} | {} MiB |\n",
-                base.seconds,
-                m.seconds,
-                m.cpu_seconds,
+                median(runs.iter().map(|p| p.base.seconds)),
+                median(runs.iter().map(|p| p.build.seconds)),
+                median(runs.iter().map(|p| p.build.cpu_seconds)),
                 ratio,
                 if ratio <= target { "" } else { " (over)" },
-                m.cpu_seconds / base.cpu_seconds,
-                m.max_rss_kib.map_or("?".into(), |k| (k / 1024).to_string()),
+                median(runs.iter().map(|p| p.build.cpu_seconds / p.base.cpu_seconds)),
+                runs.iter()
+                    .filter_map(|p| p.build.max_rss_kib)
+                    .max()
+                    .map_or("?".into(), |k| (k / 1024).to_string()),
             ));
         }
     }
@@ -203,9 +211,22 @@ fn measure_tree(
     Ok(md)
 }
 
-fn keep(slot: &mut Option<Measure>, m: Measure) {
-    if slot.as_ref().is_none_or(|b| m.seconds < b.seconds) {
-        *slot = Some(m);
+/// One build and the baseline run made just before it: the machine's speed drifts (other
+/// tenants of the host, its own page cache), and a ratio of two neighbouring runs cancels what
+/// a drift does to both.
+struct Pair {
+    base: Measure,
+    build: Measure,
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
