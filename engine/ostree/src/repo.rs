@@ -16,7 +16,7 @@ use ostree::gio;
 use ostree::gio::prelude::*;
 use ostree::glib;
 use rechunk_rpmdb::Package;
-use rechunk_tree::{belongs, Entry, EntryKind, Skipped, Tree};
+use rechunk_tree::{belongs, path_order, Entry, EntryKind, Skipped, Tree};
 
 use crate::content::{RepoContent, Storage};
 use crate::object::Checksum;
@@ -335,7 +335,7 @@ pub fn read_commit(r: &OstreeRef, entries: Option<&AtomicU64>) -> Result<CommitT
             stack.push((path, *sub));
         }
     }
-    tree.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    tree.entries.sort_by(|a, b| path_order(&a.path, &b.path));
     belongs::check_boot(&tree)?;
     let content = RepoContent::new(name, repo.object_dirs(), by_path);
     let (tree, skipped) = belongs::prune(tree, &content)?;

@@ -20,6 +20,7 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Statx, StatxAttributes, S
 use rustix::io::Errno;
 
 use rechunk_tree::belongs::{self, SkipReason, Skipped};
+use rechunk_tree::path_order;
 
 use crate::error::{Error, Warning, WarningKind};
 use crate::{Entry, EntryKind, InodeId, Tree};
@@ -89,7 +90,7 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<Scan, Error> {
         .into_iter()
         .flatten()
         .collect();
-    entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    entries.par_sort_unstable_by(|a, b| path_order(&a.path, &b.path));
     let mut skipped = walk.skipped.into_inner().unwrap_or_default();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let mut warnings = walk.warnings.into_inner().unwrap_or_default();

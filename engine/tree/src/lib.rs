@@ -24,7 +24,7 @@ mod written;
 pub use belongs::{SkipReason, Skipped};
 pub use content::{content_digest, read_content, ContentHasher, ContentSource, MemorySource};
 pub use dir::DirSource;
-pub use entry::{xattr_name_fits_tar, Entry, EntryKind, InodeId, Tree};
+pub use entry::{path_order, xattr_name_fits_tar, Entry, EntryKind, InodeId, Tree};
 pub use error::Error;
 pub use members::{layer_members, DirIndex, Member};
 pub use written::{
