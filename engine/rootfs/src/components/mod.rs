@@ -37,6 +37,7 @@ mod xattr;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use rayon::prelude::*;
 use rechunk_model::{Component, ComponentKind};
 use rechunk_rpmdb::Package;
 use rechunk_tree::{ContentSource, EntryKind, InodeId, Tree, WriteRules};
@@ -207,20 +208,29 @@ fn place(
     sources: &[&dyn ComponentSource],
 ) -> Result<Ownership, Error> {
     let rules = input.rules;
-    let mut claims: Vec<(Claim, Rule)> = Vec::with_capacity(tree.entries.len());
-    for i in 0..tree.entries.len() {
-        let claim = sources
-            .iter()
-            .find_map(|s| s.claim(tree, i).map(|c| (c, s.rule())));
-        // The last source (top-level directories) claims everything.
-        let claim = claim.ok_or_else(|| {
-            Error::Tree(rechunk_tree::Error::invalid(
-                tree.root.join(&tree.entries[i].path),
-                "no component source claims this path",
-            ))
-        })?;
-        claims.push(claim);
-    }
+    // Entries are claimed independently; in parallel, as this sits between the walk and the
+    // first layer with every core otherwise idle.
+    let found: Vec<Option<(Claim, Rule)>> = (0..tree.entries.len())
+        .into_par_iter()
+        .map(|i| {
+            sources
+                .iter()
+                .find_map(|s| s.claim(tree, i).map(|c| (c, s.rule())))
+        })
+        .collect();
+    // The last source (top-level directories) claims everything.
+    let mut claims: Vec<(Claim, Rule)> = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            claim.ok_or_else(|| {
+                Error::Tree(rechunk_tree::Error::invalid(
+                    tree.root.join(&tree.entries[i].path),
+                    "no component source claims this path",
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     join_hardlinks(tree, &mut claims);
 
     let mut kinds: BTreeMap<String, ComponentKind> = BTreeMap::new();

@@ -86,17 +86,19 @@ pub fn finish_content_versions(
     known.extend(missing.into_iter().zip(digests));
     let dirs = DirIndex::new(tree);
     let owned = entries_by_component(owner, components.len());
-    for (ci, c) in components.iter_mut().enumerate() {
-        if !unversioned[ci] {
-            continue;
-        }
-        let mut h = Sha256::new();
-        let members = layer_members(tree, &dirs, &owned[ci]);
-        for_each_written(tree, rules, &members, |i, w| {
-            w.hash(&mut h, i.and_then(|i| known.get(&i)));
+    // After the last layer, with the cores otherwise idle: components in parallel.
+    components
+        .par_iter_mut()
+        .enumerate()
+        .filter(|(ci, _)| unversioned[*ci])
+        .for_each(|(ci, c)| {
+            let mut h = Sha256::new();
+            let members = layer_members(tree, &dirs, &owned[ci]);
+            for_each_written(tree, rules, &members, |i, w| {
+                w.hash(&mut h, i.and_then(|i| known.get(&i)));
+            });
+            c.version = hex::encode(&h.finalize()[..VERSION_DIGEST_BYTES]);
         });
-        c.version = hex::encode(&h.finalize()[..VERSION_DIGEST_BYTES]);
-    }
     Ok(())
 }
 
