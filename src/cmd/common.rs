@@ -3,7 +3,8 @@
 //! stdout that tolerates a closed pipe, and human-readable sizes.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -297,19 +298,22 @@ fn with_counter<T>(count: &Arc<AtomicU64>, what: &str, work: impl FnOnce() -> T)
     let bar = progress_bar(&format!(
         "{{spinner}} {what}: {{pos}} entries ({{per_sec}}, {{elapsed}})"
     ));
-    let done = Arc::new(AtomicBool::new(false));
+    // The ticker waits on a channel rather than sleeping, so that dropping the sender ends it
+    // at once: joining a sleeping ticker held every build up to 100 ms (on a 2 s build, all
+    // cores idle for 2 to 5% of it).
+    let (stop, stopped) = mpsc::channel::<()>();
     let ticker = {
-        let (bar, count, done) = (bar.clone(), count.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                bar.set_position(count.load(Ordering::Relaxed));
-                bar.tick();
-                std::thread::sleep(Duration::from_millis(100));
+        let (bar, count) = (bar.clone(), count.clone());
+        std::thread::spawn(move || loop {
+            bar.set_position(count.load(Ordering::Relaxed));
+            bar.tick();
+            if stopped.recv_timeout(Duration::from_millis(100)) != Err(RecvTimeoutError::Timeout) {
+                break;
             }
         })
     };
     let result = work();
-    done.store(true, Ordering::Relaxed);
+    drop(stop);
     let _ = ticker.join();
     bar.finish_and_clear();
     result
